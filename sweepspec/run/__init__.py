@@ -1,0 +1,1 @@
+"""Running sweeps: storage, liveness and workers."""

@@ -1,0 +1,266 @@
+"""Check and repair Optuna journal files (``JournalFileBackend`` JSON-lines logs).
+
+Optuna 5.0.0 bricks a journal study for good once its log holds a torn record (a process
+killed mid-append, a full disk) followed by any later append: every later ``load_study``
+raises ``JSONDecodeError``. :func:`open_journal_storage` repairs the log before handing
+it to Optuna, so a crashed worker costs at most the record it was writing.
+
+A journal is *intact* when every line is a complete JSON object terminated by ``\\n``.
+A repair keeps the longest intact prefix and drops everything from the first bad line on:
+records after a corrupt one cannot be trusted. The damaged file is first copied to
+``<path>.corrupt-<UTC timestamp>``. Scanning streams the file line by line, so memory is
+bounded by the longest record, not by the size of the journal.
+
+The repair runs under Optuna's own journal write lock (``<path>.lock``, created with
+``O_EXCL`` as :class:`optuna.storages.journal.JournalFileOpenLock` does), so it never cuts
+a record that a live writer on the same file is still appending.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import logging
+import os
+import shutil
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from sweepspec.errors import Problem, SweepspecError
+
+if TYPE_CHECKING:
+    import optuna
+
+__all__ = ["JournalRepair", "check_journal", "open_journal_storage", "repair_journal"]
+
+logger = logging.getLogger(__name__)
+
+LOCK_SUFFIX = ".lock"  # optuna.storages.journal._file.LOCK_FILE_SUFFIX
+DEFAULT_LOCK_GRACE_S = 30.0  # JournalFileOpenLock's default grace period
+
+_ERRNO_REASONS: dict[int, str] = {
+    errno.EACCES: "permission denied",
+    errno.EPERM: "operation not permitted",
+    errno.EROFS: "the file system is read-only",
+    errno.ENOSPC: "no space left on the device",
+    errno.EDQUOT: "disk quota exceeded",
+    errno.EISDIR: "it is a directory, not a journal file",
+    errno.ENOTDIR: "a parent of the path is not a directory",
+    errno.EIO: "input/output error (failing disk or network file system?)",
+}
+
+
+@dataclass(frozen=True)
+class JournalRepair:
+    """What a repair of a damaged journal drops (or dropped).
+
+    ``backup`` is the copy of the damaged file (None when only checked); ``dropped_records``
+    counts the lines from the first bad one to the end (a glued line counts once).
+    """
+
+    path: Path
+    backup: Path | None
+    dropped_bytes: int
+    dropped_records: int
+    kept_records: int
+
+
+@dataclass(frozen=True)
+class _Scan:
+    cut: int  # byte offset where the intact prefix ends
+    size: int
+    kept: int
+    dropped: int
+
+
+def _is_record(line: bytes) -> bool:
+    if not line.endswith(b"\n"):
+        return False
+    try:
+        return isinstance(json.loads(line), dict)
+    except (ValueError, RecursionError):  # JSONDecodeError, UnicodeDecodeError
+        return False
+
+
+def _scan(path: Path) -> _Scan | None:
+    """Stream the journal; None when it is missing or intact."""
+    try:
+        f = path.open("rb")
+    except FileNotFoundError:
+        return None
+    with f:
+        offset = 0
+        for kept, line in enumerate(f):
+            if not _is_record(line):
+                dropped = 1 + sum(1 for _ in f)
+                return _Scan(cut=offset, size=f.tell(), kept=kept, dropped=dropped)
+            offset += len(line)
+    return None
+
+
+def _io_error(path: Path, action: str, err: OSError) -> SweepspecError:
+    reason = _ERRNO_REASONS.get(err.errno or 0) or err.strerror or str(err)
+    where = f" ({err.filename})" if err.filename and str(err.filename) != str(path) else ""
+    return SweepspecError(
+        Problem(f"cannot {action} the journal {path}: {reason}{where}", code="journal-io")
+    )
+
+
+@contextmanager
+def _io_errors(path: Path, action: str) -> Iterator[None]:
+    """Turn an ``OSError`` into a :class:`SweepspecError` naming the path."""
+    try:
+        yield
+    except OSError as err:
+        raise _io_error(path, action, err) from err
+
+
+def check_journal(path: Path) -> JournalRepair | None:
+    """Scan the journal; None if it is intact (every line is a complete JSON object
+    terminated by ``\\n``) or missing. Otherwise describe what a repair would drop,
+    without changing anything."""
+    path = Path(path)
+    with _io_errors(path, "read"):
+        scan = _scan(path)
+    return None if scan is None else _describe(path, scan, backup=None)
+
+
+def _describe(path: Path, scan: _Scan, backup: Path | None) -> JournalRepair:
+    return JournalRepair(
+        path=path,
+        backup=backup,
+        dropped_bytes=scan.size - scan.cut,
+        dropped_records=scan.dropped,
+        kept_records=scan.kept,
+    )
+
+
+def _release_lock(lock: str) -> None:
+    """Optuna's release protocol: rename (atomic, fails if someone else broke it), unlink."""
+    renamed = f"{lock}{uuid.uuid4()}.rename"
+    try:
+        os.rename(lock, renamed)
+    except FileNotFoundError:
+        return  # force-released by another process after the grace period
+    os.unlink(renamed)
+
+
+@contextmanager
+def _journal_lock(path: Path, grace_s: float) -> Iterator[None]:
+    """Hold Optuna's ``O_EXCL`` journal write lock; break a lock older than ``grace_s``
+    (its holder died), as ``JournalFileOpenLock`` does."""
+    lock = str(path) + LOCK_SUFFIX
+    seen: tuple[float, float] | None = None  # (lock mtime, when first seen)
+    sleep_s = 0.001
+    while True:
+        try:
+            os.close(os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+            break
+        except FileExistsError:
+            try:
+                mtime = os.stat(lock).st_mtime
+            except FileNotFoundError:
+                continue
+            if seen is None or seen[0] != mtime:
+                seen = (mtime, time.monotonic())
+            elif time.monotonic() - seen[1] > grace_s:
+                logger.warning("breaking the stale journal lock %s", lock)
+                _release_lock(lock)
+                continue
+            time.sleep(sleep_s)
+            sleep_s = min(sleep_s * 2, 0.5)
+    try:
+        yield
+    finally:
+        _release_lock(lock)
+
+
+def _backup_path(path: Path) -> Path:
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    return path.with_name(f"{path.name}.corrupt-{stamp}")
+
+
+def _write_backup(path: Path) -> Path:
+    """Copy ``path`` to a new ``<path>.corrupt-<stamp>[-n]`` file, durably."""
+    base = _backup_path(path)
+    for n in range(1000):
+        backup = base if n == 0 else base.with_name(f"{base.name}-{n}")
+        try:
+            dst = backup.open("xb")
+        except FileExistsError:
+            continue
+        try:
+            with dst, path.open("rb") as src:
+                shutil.copyfileobj(src, dst, 1 << 20)
+                dst.flush()
+                os.fsync(dst.fileno())
+        except BaseException:
+            backup.unlink(missing_ok=True)
+            raise
+        return backup
+    raise FileExistsError(errno.EEXIST, "too many backups", str(base))
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def repair_journal(
+    path: Path, *, lock_grace_s: float = DEFAULT_LOCK_GRACE_S
+) -> JournalRepair | None:
+    """Repair a damaged journal in place; None when it is intact (or missing).
+
+    The damaged file is copied to ``<path>.corrupt-<UTC timestamp>``, then truncated to
+    the end of the last line before the first bad one, and fsynced. Never raises for a
+    damaged file; raises :class:`SweepspecError` naming the path when it cannot be read or
+    written (permissions, read-only or full file system, a directory in its place).
+    ``lock_grace_s``: how long to wait for a journal lock left by a dead writer.
+    """
+    path = Path(path)
+    with _io_errors(path, "read"):
+        if _scan(path) is None:  # fast path: no lock needed to learn it is intact
+            return None
+    with _io_errors(path, "repair"), _journal_lock(path, lock_grace_s):
+        scan = _scan(path)  # again under the lock: a live writer may have finished
+        if scan is None:
+            return None
+        backup = _write_backup(path)
+        with path.open("r+b") as f:
+            f.truncate(scan.cut)
+            f.flush()
+            os.fsync(f.fileno())
+        _fsync_dir(path.parent)
+    return _describe(path, scan, backup=backup)
+
+
+def open_journal_storage(path: Path) -> optuna.storages.JournalStorage:
+    """Repair the journal at ``path`` if needed (logged at WARNING), then open it as an
+    Optuna ``JournalStorage`` with the ``O_EXCL`` file lock ``<path>.lock``."""
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend, JournalFileOpenLock
+
+    path = Path(path)
+    repair = repair_journal(path)
+    if repair is not None:
+        logger.warning(
+            "repaired the damaged journal %s: dropped %d record(s) (%d bytes) after the "
+            "last intact one, kept %d; the damaged file is saved as %s",
+            path,
+            repair.dropped_records,
+            repair.dropped_bytes,
+            repair.kept_records,
+            repair.backup,
+        )
+    with _io_errors(path, "open"):
+        backend = JournalFileBackend(str(path), lock_obj=JournalFileOpenLock(str(path)))
+        return JournalStorage(backend)

@@ -1,0 +1,62 @@
+"""Where trials run, where results are stored, and where they are tracked."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import Discriminator, Field, Tag
+
+from sweepspec.spec.base import SpecModel
+
+__all__ = ["Backend", "OptunaBackend", "RayBackend", "Tracking", "MlflowTracking"]
+
+
+class OptunaBackend(SpecModel):
+    """Embedded: worker processes on this machine, a journal file; no daemons."""
+
+    type: Literal["optuna"] = Field(description="optuna")
+    workers: int | Literal["auto"] = Field(
+        "auto", description="Worker processes on this machine; auto = what resources fit."
+    )
+
+
+class RayBackend(SpecModel):
+    """Ray Tune: one machine or a Ray cluster."""
+
+    type: Literal["ray"] = Field(description="ray")
+    address: str | None = Field(
+        None,
+        description='null or "local" starts Ray here; "auto" or "ray://head:10001" joins a cluster.',
+    )
+    dashboard: bool = Field(False, description="Start Ray's dashboard with a local Ray.")
+
+
+def _tag(value: Any) -> str:
+    if isinstance(value, dict):
+        return str(value.get("type", "optuna"))
+    return "<not a mapping>"
+
+
+Backend = Annotated[
+    Union[  # noqa: UP007
+        Annotated[OptunaBackend, Tag("optuna")],
+        Annotated[RayBackend, Tag("ray")],
+    ],
+    Discriminator(_tag),
+]
+
+
+class MlflowTracking(SpecModel):
+    """Log every trial as an MLflow run."""
+
+    tracking_uri: str = Field(
+        "file:./mlruns",
+        description="MLflow tracking URI; credentials via ${oc.env:VAR}, never inline.",
+    )
+    experiment: str | None = Field(None, description="Experiment name (default: the run name).")
+
+
+class Tracking(SpecModel):
+    """Experiment tracking."""
+
+    mlflow: MlflowTracking | None = Field(None, description="MLflow tracking.")

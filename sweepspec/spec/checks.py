@@ -1,0 +1,273 @@
+"""Checks across fields that a single model cannot make: names in expressions, conditions
+without cycles, ``try_first`` inside the space, what a backend, searcher or scheduler supports,
+and credentials that must not be inline. Each problem names the key path it is about."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping
+from typing import Any
+from urllib.parse import urlsplit
+
+from sweepspec.errors import Location, Problem
+from sweepspec.expr import Expr, ExprError, parse_expr
+from sweepspec.spec.root import Spec
+from sweepspec.spec.searcher import MULTI_OBJECTIVE_SEARCHERS, SEARCHER_OPTIONS
+from sweepspec.spec.space import ChoiceDist, GridDist, IntDist, LogUniformDist, Param, UniformDist
+from sweepspec.suggest import did_you_mean
+from sweepspec.yamlsrc import SourceMap
+
+__all__ = ["check_spec", "mask_url"]
+
+KeyPath = tuple[str | int, ...]
+RDB_SCHEMES = ("sqlite", "postgresql", "postgresql+psycopg2", "mysql", "mysql+pymysql")
+MAX_GRID_VALUES = 100_000
+
+
+class _Report:
+    def __init__(self, source: SourceMap) -> None:
+        self.source = source
+        self.problems: list[Problem] = []
+
+    def add(self, path: KeyPath, message: str, code: str = "invalid") -> None:
+        self.problems.append(
+            Problem(message, ".".join(str(p) for p in path), self.source.locate(path), code)
+        )
+
+
+def check_spec(spec: Spec, source: SourceMap) -> list[Problem]:
+    """Every cross-field problem of ``spec``."""
+    report = _Report(source)
+    params = spec.params()
+    exprs = _check_expressions(spec, params, report)
+    _check_condition_cycles(params, exprs, report)
+    _check_try_first(spec, params, exprs, report)
+    _check_objective(spec, report)
+    _check_searcher(spec, params, report)
+    _check_scheduler(spec, params, report)
+    _check_storage(spec, report)
+    return report.problems
+
+
+def _space_path(param_path: str) -> KeyPath:
+    return ("space", *param_path.split("."))
+
+
+def _parse(text: str, path: KeyPath, report: _Report) -> Expr | None:
+    try:
+        return parse_expr(text)
+    except ExprError as exc:
+        report.add(path, f"{exc.message} (at column {exc.col} of {text!r})", "expression")
+        return None
+
+
+def _check_names(expr: Expr, known: set[str], path: KeyPath, report: _Report, what: str) -> None:
+    columns = expr.name_columns()
+    for name in sorted(expr.names()):
+        if name not in known:
+            hint = did_you_mean(name, known)
+            report.add(path, f"{what} refers to {name!r}, which is not a parameter{hint} "
+                       f"(at column {columns.get(name, 1)})", "unknown-name")
+
+
+def _check_expressions(spec: Spec, params: list[Param], report: _Report) -> dict[str, Expr]:
+    """Parse every expression and check its names; returns the parsed ``when`` conditions."""
+    param_paths = {p.path for p in params}
+    conditions: dict[str, Expr] = {}
+    for p in params:
+        if p.when is None:
+            continue
+        path = (*_space_path(p.path), "when")
+        expr = _parse(p.when, path, report)
+        if expr is None:
+            continue
+        conditions[p.path] = expr
+        if p.path in expr.names():
+            report.add(path, f"the condition of {p.path!r} refers to itself", "condition-cycle")
+        _check_names(expr, param_paths - {p.path}, path, report, "the condition")
+    known = set(param_paths)
+    for key, text in spec.derived.items():
+        path: KeyPath = ("derived", key)
+        if not re.fullmatch(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*", key):
+            report.add(path, f"a derived name is a dotted identifier, but got {key!r}")
+        if key in param_paths:
+            report.add(path, f"{key!r} is already a parameter of the space", "duplicate-name")
+        expr = _parse(text, path, report)
+        if expr is not None:
+            _check_names(expr, known, path, report, "the derived value")
+        known.add(key)
+    for i, text in enumerate(spec.constraints):
+        expr = _parse(text, ("constraints", i), report)
+        if expr is not None:
+            _check_names(expr, known, ("constraints", i), report, "the constraint")
+    return conditions
+
+
+def _check_condition_cycles(
+    params: list[Param], conditions: Mapping[str, Expr], report: _Report
+) -> None:
+    deps = {path: set(expr.names()) & set(conditions) for path, expr in conditions.items()}
+    reported: set[str] = set()
+    for start in deps:
+        stack, seen = [start], set()
+        while stack:
+            node = stack.pop()
+            for nxt in deps.get(node, ()):
+                if nxt == start and start not in reported:
+                    reported.add(start)
+                    report.add((*_space_path(start), "when"),
+                               f"the conditions of {start!r} and {node!r} depend on each other",
+                               "condition-cycle")
+                elif nxt not in seen:
+                    seen.add(nxt)
+                    stack.append(nxt)
+
+
+def _flatten(entry: Mapping[str, Any], params: set[str], prefix: str = "") -> Iterator[tuple[str, Any]]:
+    for key, value in entry.items():
+        path = f"{prefix}{key}"
+        if isinstance(value, Mapping) and path not in params:
+            yield from _flatten(value, params, f"{path}.")
+        else:
+            yield path, value
+
+
+def in_domain(param: Param, value: Any) -> str | None:
+    """None if ``value`` is a possible value of ``param``, else what must hold."""
+    node = param.node
+    if isinstance(node, UniformDist | LogUniformDist | IntDist):
+        low, high = getattr(node, param.kind)
+        number = isinstance(value, int | float) and not isinstance(value, bool)
+        if not number or not low <= value <= high:
+            return f"must be a number in [{low}, {high}]"
+        if isinstance(node, IntDist) and not isinstance(value, int):
+            return f"must be an integer in [{low}, {high}]"
+        return None
+    if isinstance(node, ChoiceDist | GridDist):
+        values = getattr(node, param.kind)
+        return None if value in values else f"must be one of {values}"
+    return None if value == param.fixed_value else f"is fixed to {param.fixed_value!r}"
+
+
+def _check_try_first(
+    spec: Spec, params: list[Param], conditions: Mapping[str, Expr], report: _Report
+) -> None:
+    by_path = {p.path: p for p in params}
+    for i, entry in enumerate(spec.try_first):
+        for key, value in _flatten(entry, set(by_path)):
+            path: KeyPath = ("try_first", i, *key.split("."))
+            param = by_path.get(key)
+            if param is None:
+                report.add(path, f"{key!r} is not a parameter{did_you_mean(key, by_path)}",
+                           "unknown-name")
+                continue
+            problem = in_domain(param, value)
+            if problem:
+                report.add(path, f"{key} {problem}, but got {value!r}", "out-of-space")
+
+
+def _check_objective(spec: Spec, report: _Report) -> None:
+    directions = spec.objective.directions
+    for key in spec.stop.sweep.target or {}:
+        if key not in directions:
+            report.add(("stop", "sweep", "target", key),
+                       f"target names {key!r}, which is not an optimised metric"
+                       f"{did_you_mean(key, directions)}", "unknown-metric")
+
+
+def _finite_size(param: Param) -> int | None:
+    node = param.node
+    if isinstance(node, ChoiceDist | GridDist):
+        return len(getattr(node, param.kind))
+    if isinstance(node, IntDist):
+        return (node.int[1] - node.int[0]) // (node.step or 1) + 1
+    if isinstance(node, UniformDist) and node.step:
+        return int((node.uniform[1] - node.uniform[0]) / node.step + 1e-9) + 1
+    return None
+
+
+def _check_searcher(spec: Spec, params: list[Param], report: _Report) -> None:
+    kind = spec.searcher.type
+    allowed = SEARCHER_OPTIONS[kind]
+    for key in spec.searcher.options:
+        if key not in allowed:
+            names = ", ".join(sorted(allowed)) or "none"
+            report.add(("searcher", "options", key),
+                       f"searcher {kind!r} takes no option {key!r}{did_you_mean(key, allowed)}; "
+                       f"its options: {names}", "unknown-option")
+    if spec.objective.is_multi and kind not in MULTI_OBJECTIVE_SEARCHERS:
+        report.add(("searcher", "type"),
+                   f"searcher {kind!r} optimises one metric, but objective.metrics has "
+                   f"{len(spec.objective.directions)}; use one of "
+                   f"{', '.join(sorted(MULTI_OBJECTIVE_SEARCHERS))}", "multi-objective")
+    if kind == "grid":
+        for p in params:
+            if not p.is_fixed and _finite_size(p) is None:
+                report.add((*_space_path(p.path),),
+                           f"searcher 'grid' needs a finite space, but {p.path!r} is continuous "
+                           "(give it a step, or use choice/grid)", "grid")
+    total = 1
+    for p in spec.grid_params():
+        total *= _finite_size(p) or 1
+    if total > MAX_GRID_VALUES:
+        report.add(("space",), f"the grid has {total} points; at most {MAX_GRID_VALUES}", "grid")
+
+
+def _check_scheduler(spec: Spec, params: list[Param], report: _Report) -> None:
+    sched = spec.scheduler
+    if sched.type == "pbt" and spec.backend.type != "ray":
+        report.add(("scheduler", "type"),
+                   "pbt needs the ray backend (backend: {type: ray}): it moves checkpoints "
+                   "between running trials, which Optuna's pruners cannot do", "backend")
+    if sched.type != "fifo" and spec.objective.is_multi:
+        report.add(("scheduler", "type"),
+                   f"scheduler {sched.type!r} ranks trials by one metric, but objective.metrics "
+                   "has several; use fifo", "multi-objective")
+    if sched.time_attr in spec.objective.directions:
+        report.add(("scheduler", "time_attr"),
+                   f"time_attr {sched.time_attr!r} is the optimised metric; it must be a "
+                   "progress counter such as training_iteration", "time-attr")
+    if sched.type == "pbt" and sched.mutations:
+        sampled = {p.path for p in params if not p.is_fixed}
+        for i, name in enumerate(sched.mutations):
+            if name not in sampled:
+                report.add(("scheduler", "mutations", i),
+                           f"{name!r} is not a sampled parameter{did_you_mean(name, sampled)}",
+                           "unknown-name")
+
+
+def mask_url(url: str) -> str:
+    """``scheme://user:***@host/...``: never show a password."""
+    return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)
+
+
+def _inline_password(url: str) -> bool:
+    try:
+        password = urlsplit(url).password
+    except ValueError:
+        return False
+    return bool(password) and not password.startswith("${")
+
+
+def _check_storage(spec: Spec, report: _Report) -> None:
+    if spec.storage_is_url:
+        scheme = spec.storage.split("://", 1)[0]
+        if spec.backend.type != "optuna":
+            report.add(("storage",), "a database URL is a storage for the optuna backend; the "
+                       "ray backend takes a directory", "storage")
+        elif scheme not in RDB_SCHEMES:
+            report.add(("storage",), f"unsupported storage scheme {scheme!r}; use a directory "
+                       f"or one of {', '.join(RDB_SCHEMES)}", "storage")
+        if _inline_password(spec.storage):
+            report.add(("storage",), f"the URL {mask_url(spec.storage)} has an inline password; "
+                       "write it as ${oc.env:PGPASSWORD} so it stays out of files", "secret")
+    elif "\x00" in spec.storage or not spec.storage.strip():
+        report.add(("storage",), "storage must be a directory path or a database URL")
+    mlflow = spec.tracking.mlflow if spec.tracking else None
+    if mlflow is not None and _inline_password(mlflow.tracking_uri):
+        report.add(("tracking", "mlflow", "tracking_uri"),
+                   f"the URL {mask_url(mlflow.tracking_uri)} has an inline password; write it "
+                   "as ${oc.env:MLFLOW_TRACKING_PASSWORD}", "secret")
+
+
+_ = Location  # re-exported for type checkers of callers

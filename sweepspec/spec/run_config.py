@@ -1,0 +1,121 @@
+"""Stopping rules, trial budget and resources."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BeforeValidator, Field, WithJsonSchema, field_validator, model_validator
+
+from sweepspec.spec.base import SpecModel
+from sweepspec.units import DURATION_PATTERN, SIZE_PATTERN, parse_duration, parse_size
+
+__all__ = ["Duration", "Size", "Stop", "SweepStop", "Trials", "Resources", "PerTrial", "Threshold"]
+
+Duration = Annotated[
+    float,
+    BeforeValidator(parse_duration),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "number", "exclusiveMinimum": 0},
+                {"type": "string", "pattern": DURATION_PATTERN},
+            ],
+            "description": "Seconds, or a string like '90s', '30m', '2h'.",
+        }
+    ),
+]
+Size = Annotated[
+    int,
+    BeforeValidator(parse_size),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "number", "exclusiveMinimum": 0},
+                {"type": "string", "pattern": SIZE_PATTERN},
+            ],
+            "description": "Bytes, or a string like '512MB', '4GB'.",
+        }
+    ),
+]
+
+Comparison = Literal[">=", "<=", ">", "<"]
+Threshold = float | dict[Comparison, float]
+
+
+class SweepStop(SpecModel):
+    """When the whole sweep stops early."""
+
+    time_budget: Duration | None = Field(
+        None, description="Stop starting trials after this long; running ones end."
+    )
+    target: dict[str, float] | None = Field(
+        None,
+        description="Stop once the best trial reaches these values (in the metric's direction).",
+    )
+
+
+class Stop(SpecModel):
+    """Per-trial and whole-sweep stopping rules."""
+
+    trial: dict[str, Threshold] = Field(
+        default_factory=dict,
+        description="Stop a trial when a reported value reaches a threshold: "
+        "{training_iteration: 100, reward: {'>=': 475}}. A bare number means "
+        "'reached' (>= for training_iteration, time_total_s and max metrics, <= for min).",
+    )
+    sweep: SweepStop = Field(default_factory=SweepStop, description="Whole-sweep stopping rules.")
+
+    @field_validator("trial")
+    @classmethod
+    def _one_comparison(cls, value: dict[str, Threshold]) -> dict[str, Threshold]:
+        for key, threshold in value.items():
+            if isinstance(threshold, dict) and len(threshold) != 1:
+                raise ValueError(f"stop.trial.{key} takes one comparison, e.g. {{'>=': 475}}")
+        return value
+
+
+class Trials(SpecModel):
+    """How many trials, and how failures are handled."""
+
+    num_samples: int = Field(
+        10, ge=1, description="Trials to finish (pruned ones count); grid values multiply it."
+    )
+    max_retries: int = Field(0, ge=0, description="A trial that raises is retried this often.")
+    max_failed: int | None = Field(
+        None, ge=1, description="The sweep stops after this many failed trials."
+    )
+    timeout: Duration | None = Field(
+        None, description="A trial running longer is killed and counted as failed."
+    )
+
+
+class PerTrial(SpecModel):
+    """What one trial needs."""
+
+    cpu: float = Field(1, gt=0, description="CPU cores per trial (fractions allowed).")
+    gpu: float = Field(0, ge=0, description="GPUs per trial; a fraction packs trials on a GPU.")
+    memory: Size | None = Field(None, description="Memory cap per trial, e.g. '4GB'.")
+
+    @field_validator("gpu")
+    @classmethod
+    def _gpu(cls, value: float) -> float:
+        if value > 1 and value != int(value):
+            raise ValueError(f"gpu above 1 must be a whole number, but got {value}")
+        return value
+
+
+class Resources(SpecModel):
+    """Resources per trial and concurrency."""
+
+    per_trial: PerTrial = Field(default_factory=PerTrial, description="What one trial needs.")
+    max_concurrent: int | Literal["auto"] = Field(
+        "auto", description="Trials at once; auto = as many as the machine or cluster fits."
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _positive(cls, data: Any) -> Any:
+        value = data.get("max_concurrent") if isinstance(data, dict) else None
+        if isinstance(value, int) and not isinstance(value, bool) and value < 1:
+            raise ValueError(f"max_concurrent must be >= 1 or 'auto', but got {value}")
+        return data

@@ -1,0 +1,253 @@
+"""The search space: distributions, fixed values and nested groups.
+
+A leaf is a mapping with exactly one of the keys ``uniform``, ``loguniform``, ``int``, ``choice``,
+``grid`` (plus the modifiers ``step``, ``log``, ``when``), a literal ``{value: ...}``, or a plain
+fixed value. Any other mapping is a nested group, kept as nesting in the trial's config.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import Discriminator, Field, StringConstraints, Tag, model_validator
+from pydantic.types import JsonValue
+from typing_extensions import TypeAliasType
+
+from sweepspec.spec.base import IDENT, SpecModel
+
+__all__ = [
+    "DIST_KEYS",
+    "ChoiceDist",
+    "FixedValue",
+    "GridDist",
+    "IntDist",
+    "ParamName",
+    "LogUniformDist",
+    "Param",
+    "SpaceNode",
+    "UniformDist",
+    "ValueLeaf",
+    "flatten_space",
+]
+
+_Int = int  # the IntDist field `int` shadows the builtin inside its class
+
+DIST_KEYS = ("uniform", "loguniform", "int", "choice", "grid")
+
+_WHEN = "Condition under which this parameter exists, e.g. \"optimizer == 'sgd'\"."
+
+
+def _finite(*values: float) -> bool:
+    return all(math.isfinite(v) for v in values)
+
+
+class _Dist(SpecModel):
+    when: str | None = Field(None, description=_WHEN)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _one_distribution(cls, data: Any) -> Any:
+        if isinstance(data, Mapping):
+            keys = [k for k in DIST_KEYS if k in data]
+            if len(keys) > 1:
+                raise ValueError(
+                    "a parameter has exactly one distribution, but got "
+                    + " and ".join(repr(k) for k in keys)
+                )
+        return data
+
+
+class UniformDist(_Dist):
+    """A float drawn uniformly from [low, high] (or log-uniformly with ``log: true``)."""
+
+    uniform: list[float] = Field(
+        min_length=2, max_length=2, description="[low, high], low < high."
+    )
+    step: float | None = Field(None, gt=0, description="Discretisation step: low, low+step, ...")
+    log: bool = Field(False, description="Sample on a log scale (needs 0 < low).")
+
+    @model_validator(mode="after")
+    def _check(self) -> UniformDist:
+        low, high = self.uniform
+        if not _finite(low, high) or not low < high:
+            raise ValueError(f"uniform needs low < high, both finite (got [{low}, {high}])")
+        if self.log and low <= 0:
+            raise ValueError(f"uniform with log: true needs 0 < low (got low={low})")
+        if self.log and self.step is not None:
+            raise ValueError("uniform takes step or log: true, not both")
+        if self.step is not None and self.step > high - low:
+            raise ValueError(f"step {self.step} is larger than the range [{low}, {high}]")
+        return self
+
+
+class LogUniformDist(_Dist):
+    """A float drawn log-uniformly from [low, high]."""
+
+    loguniform: list[float] = Field(
+        min_length=2, max_length=2, description="[low, high], 0 < low < high."
+    )
+
+    @model_validator(mode="after")
+    def _check(self) -> LogUniformDist:
+        low, high = self.loguniform
+        if not _finite(low, high) or not 0 < low < high:
+            raise ValueError(f"loguniform needs 0 < low < high (got [{low}, {high}])")
+        return self
+
+
+class IntDist(_Dist):
+    """An integer from [low, high], both bounds inclusive."""
+
+    int: list[_Int] = Field(
+        min_length=2, max_length=2, description="[low, high], inclusive, low <= high."
+    )
+    step: Annotated[_Int, Field(ge=1)] | None = Field(None, description="Step between values.")
+    log: bool = Field(False, description="Sample on a log scale (needs 1 <= low).")
+
+    @model_validator(mode="after")
+    def _check(self) -> IntDist:
+        low, high = self.int
+        if low > high:
+            raise ValueError(f"int needs low <= high (got [{low}, {high}])")
+        if self.log and low < 1:
+            raise ValueError(f"int with log: true needs 1 <= low (got low={low})")
+        if self.log and self.step not in (None, 1):
+            raise ValueError("int with log: true takes no step")
+        if self.step is not None and (high - low) % self.step:
+            raise ValueError(
+                f"int range [{low}, {high}] is not a multiple of step {self.step}"
+            )
+        return self
+
+
+def _check_values(values: list[Any], key: str) -> None:
+    seen: list[Any] = []
+    for v in values:
+        if isinstance(v, float) and not math.isfinite(v):
+            raise ValueError(f"{key} values must be finite (got {v})")
+        if v in seen and type(v) is type(seen[seen.index(v)]):
+            raise ValueError(f"{key} has the value {v!r} twice")
+        seen.append(v)
+
+
+class ChoiceDist(_Dist):
+    """One of a list of values (numbers, strings, booleans, lists)."""
+
+    choice: list[JsonValue] = Field(min_length=1, description="The values to choose from.")
+
+    @model_validator(mode="after")
+    def _check(self) -> ChoiceDist:
+        _check_values(self.choice, "choice")
+        return self
+
+
+class GridDist(_Dist):
+    """Every value is tried: the sweep runs the cross product of all grid values."""
+
+    grid: list[JsonValue] = Field(min_length=1, description="The values, each tried.")
+
+    @model_validator(mode="after")
+    def _check(self) -> GridDist:
+        _check_values(self.grid, "grid")
+        return self
+
+
+class ValueLeaf(_Dist):
+    """A literal value (written ``{value: ...}`` when it is a mapping)."""
+
+    value: JsonValue = Field(description="The fixed value, passed as is.")
+
+
+FixedValue = Annotated[
+    Union[str, bool, int, float, None, list[JsonValue]],  # noqa: UP007
+    Field(description="A fixed value passed to every trial."),
+]
+
+ParamName = Annotated[str, StringConstraints(pattern=IDENT)]
+
+
+def _space_tag(value: Any) -> str:
+    if isinstance(value, Mapping):
+        for key in DIST_KEYS:
+            if key in value:
+                return f"dist:{key}"
+        if "value" in value:
+            return "dist:value"
+        if "when" in value:
+            return "dist:missing"
+        return "group"
+    return "fixed"
+
+
+class _MissingDist(SpecModel):
+    """A mapping with ``when`` but no distribution key: always invalid."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _fail(cls, data: Any) -> Any:
+        raise ValueError(
+            "a conditional parameter needs a distribution: one of "
+            + ", ".join(DIST_KEYS)
+            + " (or value)"
+        )
+
+
+SpaceNode = TypeAliasType(
+    "SpaceNode",
+    Annotated[
+        Union[  # noqa: UP007
+            Annotated[UniformDist, Tag("dist:uniform")],
+            Annotated[LogUniformDist, Tag("dist:loguniform")],
+            Annotated[IntDist, Tag("dist:int")],
+            Annotated[ChoiceDist, Tag("dist:choice")],
+            Annotated[GridDist, Tag("dist:grid")],
+            Annotated[ValueLeaf, Tag("dist:value")],
+            Annotated[_MissingDist, Tag("dist:missing")],
+            Annotated[dict[ParamName, "SpaceNode"], Tag("group")],
+            Annotated[FixedValue, Tag("fixed")],
+        ],
+        Discriminator(_space_tag),
+    ],
+)
+
+Distribution = UniformDist | LogUniformDist | IntDist | ChoiceDist | GridDist
+
+
+@dataclass(frozen=True)
+class Param:
+    """One leaf of the space, by its dotted path."""
+
+    path: str
+    node: Distribution | ValueLeaf | Any
+
+    @property
+    def when(self) -> str | None:
+        return getattr(self.node, "when", None)
+
+    @property
+    def is_fixed(self) -> bool:
+        return not isinstance(self.node, UniformDist | LogUniformDist | IntDist | ChoiceDist | GridDist)
+
+    @property
+    def fixed_value(self) -> Any:
+        return self.node.value if isinstance(self.node, ValueLeaf) else self.node
+
+    @property
+    def kind(self) -> Literal["uniform", "loguniform", "int", "choice", "grid", "fixed"]:
+        for key in DIST_KEYS:
+            if hasattr(self.node, key) and not isinstance(self.node, dict):
+                return key  # type: ignore[return-value]
+        return "fixed"
+
+
+def flatten_space(space: Mapping[str, Any], prefix: str = "") -> Iterator[Param]:
+    """Every leaf of ``space`` in file order, with its dotted path."""
+    for key, node in space.items():
+        path = f"{prefix}{key}"
+        if isinstance(node, dict):
+            yield from flatten_space(node, prefix=f"{path}.")
+        else:
+            yield Param(path, node)

@@ -1,0 +1,65 @@
+"""Durations (``90s``, ``30m``, ``2h``, or seconds) and sizes (``4GB``, or bytes)."""
+
+from __future__ import annotations
+
+import math
+import re
+
+__all__ = ["parse_duration", "parse_size", "format_duration", "DURATION_PATTERN", "SIZE_PATTERN"]
+
+DURATION_PATTERN = r"^\s*\d+(\.\d+)?\s*(ms|s|m|h|d)?\s*$"
+SIZE_PATTERN = r"^\s*\d+(\.\d+)?\s*([kKmMgGtT]i?[bB]|[bB])?\s*$"
+
+_DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "": 1.0}
+_SIZE_UNITS = {
+    "": 1, "b": 1,
+    "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
+    "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40,
+}
+
+
+def _number(value: object, what: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"a {what} is a number or a string like {_EXAMPLES[what]}, but got {value!r}")
+    if not math.isfinite(value) or value <= 0:
+        raise ValueError(f"a {what} must be a positive finite number, but got {value!r}")
+    return float(value)
+
+
+_EXAMPLES = {"duration": "'90s', '30m' or '2h'", "size": "'512MB' or '4GB'"}
+
+
+def parse_duration(value: object) -> float:
+    """Seconds in ``value``: a number of seconds or ``<number><ms|s|m|h|d>``."""
+    if isinstance(value, str):
+        m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*", value)
+        if not m:
+            raise ValueError(
+                f"a duration is a number of seconds or a string like '90s', '30m' or '2h', "
+                f"but got {value!r}"
+            )
+        return _number(float(m.group(1)) * _DURATION_UNITS[m.group(2) or ""], "duration")
+    return _number(value, "duration")
+
+
+def parse_size(value: object) -> int:
+    """Bytes in ``value``: a number of bytes or ``<number><B|KB|MB|GB|TB|KiB|MiB|GiB|TiB>``."""
+    if isinstance(value, str):
+        m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([kKmMgGtT]i?[bB]|[bB])?\s*", value)
+        if not m:
+            raise ValueError(f"a size is a number of bytes or a string like '4GB', but got {value!r}")
+        return int(_number(float(m.group(1)) * _SIZE_UNITS[(m.group(2) or "").lower()], "size"))
+    return int(_number(value, "size"))
+
+
+def format_duration(seconds: float) -> str:
+    """``1h02m03s`` style, for progress and plans."""
+    seconds = max(0.0, seconds)
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    total = round(seconds)
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours}h{minutes:02d}m{secs:02d}s"
+    return f"{minutes}m{secs:02d}s"
