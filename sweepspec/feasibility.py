@@ -58,5 +58,5 @@ def check_feasibility(spec: Spec, source: SourceMap) -> float | None:
         raise SweepspecError(Problem(
             f"no sampled config satisfies all constraints (0 of {SAMPLES}; alone, {detail}); "
             f"constraint #{worst} is the tightest",
-            "constraints", source.locate(("constraints", worst)), "infeasible"))
+            f"constraints.{worst}", source.locate(("constraints", worst)), "infeasible"))
     return share

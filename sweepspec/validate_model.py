@@ -114,6 +114,7 @@ def _message(err: Any, path: KeyPath, node: Any) -> str:
     if err["type"] in ("value_error", "assertion_error"):
         return re.sub(r"^(Value|Assertion) error, ", "", msg)
     msg = msg[0].lower() + msg[1:] if msg else msg
+    msg = re.sub(r" after validation, not \d+$", "", msg)  # pydantic's wording for list lengths
     secret = any(k in path for k in _SECRET_KEYS)
     if secret or isinstance(node, dict | list) and len(repr(node)) > 60:
         return f"{msg}, but got a {_kind(node)}"

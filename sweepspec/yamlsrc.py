@@ -17,7 +17,7 @@ from typing import Any, TypeAlias
 
 from yaml.composer import Composer
 from yaml.error import Mark, MarkedYAMLError
-from yaml.events import AliasEvent, CollectionStartEvent, StreamEndEvent
+from yaml.events import AliasEvent, CollectionStartEvent, ScalarEvent, StreamEndEvent
 from yaml.nodes import CollectionNode, MappingNode, Node, ScalarNode, SequenceNode
 from yaml.parser import Parser
 from yaml.reader import Reader, ReaderError
@@ -139,7 +139,7 @@ class SourceMap:
         for end in range(len(path), -1, -1):
             entry = self._entries.get(path[:end])
             if entry is not None:
-                return entry.key if entry.block else entry.value
+                return entry.key if entry.block or end == 0 else entry.value
         return Location(self.file, 1, 1)
 
     def paths(self) -> Iterable[KeyPath]:
@@ -186,6 +186,9 @@ class _CoreResolver(BaseResolver):
         return _SEQ if kind is SequenceNode else _MAP
 
 
+_LINE_END = "\0\r\n\x85\u2028\u2029"
+
+
 class _Loader(Reader, Scanner, Parser, Composer, _CoreResolver):
     """PyYAML's reader, scanner, parser and composer; no constructor. Nesting is bounded."""
 
@@ -200,6 +203,40 @@ class _Loader(Reader, Scanner, Parser, Composer, _CoreResolver):
         self.open_collections = 0
         self.upcoming: Callable[[], Any] = self.peek_event  # typed handles on PyYAML's parser
         self.take: Callable[[], Any] = self.get_event
+
+    def scan_to_next_token(self) -> None:
+        """As PyYAML's, but a tab that cannot be indentation is whitespace.
+
+        That is a tab followed only by a comment or the line's end (trailing, or a blank
+        line), or a tab after content in flow context (``[a,<TAB>b]``).
+        """
+        super().scan_to_next_token()
+        while self.peek() == "\t" and self._tab_separates():
+            while self.peek() in " \t":
+                self.forward()
+            super().scan_to_next_token()
+
+    def _tab_separates(self) -> bool:
+        length = 0
+        while self.peek(length) in " \t":
+            length += 1
+        if self.peek(length) in _LINE_END + "#":
+            return True
+        after_content = self.buffer[self.pointer - self.column : self.pointer].strip(" \t")
+        return bool(self.flow_level and after_content)
+
+    def scan_plain_spaces(self, indent: Any, start_mark: Any) -> list[Any] | None:
+        """As PyYAML's, but tabs between and after the words of a plain scalar are whitespace."""
+        length = 0
+        while self.peek(length) in " \t":
+            length += 1
+        whitespace = str(self.prefix(length))
+        if "\t" not in whitespace:
+            return super().scan_plain_spaces(indent, start_mark)
+        self.forward(length)
+        if self.peek() in _LINE_END:  # trailing whitespace: dropped, as PyYAML drops spaces
+            return super().scan_plain_spaces(indent, start_mark)
+        return [whitespace]
 
     def compose_single(self) -> Node | None:
         """The one document's root node (``None`` for an empty stream)."""
@@ -222,6 +259,9 @@ class _Loader(Reader, Scanner, Parser, Composer, _CoreResolver):
                 return _AliasNode(target.tag, target, event.start_mark, event.end_mark)
         if parent is not None:
             self.path.append(index if isinstance(index, int) else _key_text(index))
+        event = self.upcoming()
+        if isinstance(event, ScalarEvent) and event.tag == "!":
+            event.implicit = (False, True)  # the non-specific tag: a string (PyYAML resolves it)
         is_collection = self.check_event(CollectionStartEvent)
         if is_collection and self.open_collections >= MAX_DEPTH:
             where = _location(self.file, self.upcoming().start_mark)
@@ -251,7 +291,7 @@ def _syntax_problem(exc: MarkedYAMLError, file: str) -> Problem:
     if exc.problem and exc.context and exc.context_mark is not None:
         message += f" ({exc.context} at line {exc.context_mark.line + 1})"
     if "'\\t'" in message:
-        message += "; tabs cannot be used for indentation"
+        message += " (use spaces, not tabs, here)"
     where = _location(file, exc.problem_mark or exc.context_mark)
     return Problem(f"invalid YAML: {message}", "", where, "syntax")
 
@@ -306,6 +346,39 @@ def _decode(text: str | bytes, file: str) -> str:
 # --------------------------------------------------------------------------- building data
 
 
+def _expanded_size(node: Node, path: KeyPath, file: str, sizes: dict[int, int]) -> int:
+    """How many nodes ``node`` becomes once its aliases are expanded; too many is an error.
+
+    Each collection is sized once (``sizes``, by id), so an alias bomb is caught in time
+    linear in the *composed* tree. Aliases only name nodes composed earlier, so the recursion
+    goes no deeper than the composer's nesting bound. A recursive alias counts as one node
+    here; building the data reports it.
+    """
+    node = _target(node)
+    if isinstance(node, ScalarNode):
+        return 1
+    known = sizes.get(id(node))
+    if known is not None:
+        return known
+    sizes[id(node)] = 1  # provisional, for a recursive alias
+    total = 1
+    if isinstance(node, SequenceNode):
+        for index, item in enumerate(node.value):
+            total += _expanded_size(item, (*path, index), file, sizes)
+    else:
+        for key, value in node.value:
+            total += _expanded_size(key, path, file, sizes)
+            total += _expanded_size(value, (*path, _key_text(_target(key))), file, sizes)
+    if total > MAX_NODES:
+        message = (
+            f"too many YAML nodes (aliases expand to more than {MAX_NODES}); is this an alias bomb?"
+        )
+        where = _location(file, node.start_mark)
+        raise _Stop(Problem(message, _dotted(path), where, "alias-bomb"))
+    sizes[id(node)] = total
+    return total
+
+
 class _Builder:
     """Walks a composed node tree into plain data and a source map, collecting problems."""
 
@@ -314,7 +387,6 @@ class _Builder:
         self.entries: dict[KeyPath, _Entry] = {}
         self.problems: list[Problem] = []
         self._reported: set[tuple[str, Location]] = set()
-        self._visited = 0
         self._building: set[int] = (
             set()
         )  # ids of collections being built: a cycle = recursive alias
@@ -326,19 +398,8 @@ class _Builder:
             self._reported.add((message, where))
             self.problems.append(Problem(message, _dotted(path), where, code))
 
-    def count(self, node: Node, path: KeyPath) -> None:
-        self._visited += 1
-        if self._visited > MAX_NODES:
-            message = (
-                f"too many YAML nodes (aliases expand to more than {MAX_NODES}); "
-                "is this an alias bomb?"
-            )
-            where = _location(self.file, node.start_mark)
-            raise _Stop(Problem(message, _dotted(path), where, "alias-bomb"))
-
     def build(self, node: Node, path: KeyPath, key: Location | None) -> Any:
         """The plain value of ``node`` at ``path``; records its entry in the source map."""
-        self.count(node, path)
         mark = node.start_mark
         node = _target(node)
         block = isinstance(node, CollectionNode) and not node.flow_style
@@ -393,7 +454,6 @@ class _Builder:
         result: dict[str, Any] = {}
         first_at: dict[str, Location] = {}
         for key_node, value_node in node.value:
-            self.count(key_node, path)
             key = self.key(key_node, path)
             key_at = _location(self.file, key_node.start_mark)
             if key == "<<":
@@ -442,11 +502,13 @@ def load_yaml(text: str | bytes, file: str) -> tuple[Any, SourceMap]:
     root = _compose(_decode(text, file), file)
     if root is None:
         return None, SourceMap(file)
+    try:
+        _expanded_size(root, (), file, {})
+    except _Stop as stop:
+        raise SweepspecError(stop.problem) from None
     builder = _Builder(file)
     try:
         data = builder.build(root, (), Location(file, 1, 1))
-    except _Stop as stop:
-        builder.problems.append(stop.problem)
     except (RecursionError, MemoryError):
         builder.problems.append(Problem("nesting too deep", "", Location(file, 1, 1), "too-deep"))
     if builder.problems:

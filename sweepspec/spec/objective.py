@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any, Literal
 
-from pydantic import Field, JsonValue, field_validator, model_validator
+from pydantic import Field, JsonValue, ValidationInfo, field_validator, model_validator
 
 from sweepspec.spec.base import SpecModel
 
@@ -60,6 +60,16 @@ class Objective(SpecModel):
             raise ValueError(f"{target!r} is neither a module name nor a path ending in .py")
         if target.split(".")[0] in FORBIDDEN_MODULES:
             raise ValueError(f"refusing to run {value!r}: it is not a training function")
+        return value
+
+    @field_validator("metrics")
+    @classmethod
+    def _not_with_metric(
+        cls, value: dict[str, Mode] | None, info: ValidationInfo
+    ) -> dict[str, Mode] | None:
+        # checked here (metric and mode come first) so that the error points at `metrics`
+        if value is not None and (info.data.get("metric") or info.data.get("mode")):
+            raise ValueError("give either metric + mode or metrics, not both")
         return value
 
     @model_validator(mode="after")

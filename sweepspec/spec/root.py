@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, JsonValue, StringConstraints
 from typing_extensions import Annotated
@@ -68,6 +68,11 @@ class Spec(SpecModel):
         "backend also takes an RDB URL (postgresql://..., sqlite:///...).",
     )
     tracking: Tracking | None = Field(None, description="Experiment tracking (MLflow).")
+
+    def dump(self) -> dict[str, Any]:
+        """Plain JSON-able data (the union of leaf kinds makes pydantic's serializer warn
+        although its output is right, so its warnings are off here)."""
+        return self.model_dump(mode="json", warnings=False, exclude_none=True)
 
     @property
     def run_name(self) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import Discriminator, Field, Tag, model_validator
+from pydantic import Discriminator, Field, Tag, ValidationInfo, field_validator
 
 from sweepspec.spec.base import SpecModel
 
@@ -43,13 +43,16 @@ class AshaScheduler(_Base):
     reduction_factor: float = Field(4, gt=1, description="1/reduction_factor go on per rung.")
     brackets: int = Field(1, ge=1, description="Number of brackets.")
 
-    @model_validator(mode="after")
-    def _check(self) -> AshaScheduler:
-        if self.grace_period > self.max_t:
+    @field_validator("grace_period")
+    @classmethod
+    def _within_max_t(cls, value: int, info: ValidationInfo) -> int:
+        # a field validator (max_t is validated first) so the error points at grace_period
+        max_t = info.data.get("max_t")
+        if isinstance(max_t, int) and value > max_t:
             raise ValueError(
-                f"grace_period <= max_t must hold, but got ({self.grace_period}, {self.max_t})"
+                f"grace_period <= max_t must hold, but got (grace_period={value}, max_t={max_t})"
             )
-        return self
+        return value
 
 
 class HyperbandScheduler(_Base):

@@ -1,0 +1,1 @@
+"""Spec -> backend plan. Compilers are pure: they build descriptions and objects, run nothing."""

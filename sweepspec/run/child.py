@@ -1,0 +1,176 @@
+"""The process that runs one trial attempt: forked from the driver (which has already imported
+the objective's module), in its own process group, killed with its parent.
+
+It talks to the driver over a pipe: ``("report", metrics, has_checkpoint)`` is answered with
+``"continue"``, ``"prune"`` or ``"stop"``; the end is ``("done", metrics)``, ``("stopped",)``
+or ``("error", kind, message, traceback)``.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import faulthandler
+import math
+import os
+import pickle
+import resource
+import signal
+import sys
+import traceback
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+from sweepspec.trial import TrialStopped
+
+__all__ = ["ChildTask", "FileCheckpoint", "child_main"]
+
+CHECKPOINT = "checkpoint.pkl"
+
+
+@dataclass(frozen=True)
+class ChildTask:
+    """What the child needs: the function, its config, where to write, which devices."""
+
+    func: Callable[..., Any]
+    config: dict[str, Any]
+    trial_id: str
+    trial_dir: Path
+    attempt: int
+    cuda_devices: str | None
+    memory_bytes: int | None
+
+
+class FileCheckpoint:
+    """A checkpoint saved as a pickle in the trial directory."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def load(self) -> Any:
+        with open(self.path, "rb") as fh:
+            return pickle.load(fh)  # our own file, written by this trial's earlier attempt
+
+
+class _Trial:
+    """The ``trial`` argument of the objective, in the child."""
+
+    def __init__(self, conn: Connection, task: ChildTask) -> None:
+        self._conn = conn
+        self._task = task
+        ckpt = task.trial_dir / CHECKPOINT
+        self.checkpoint = FileCheckpoint(ckpt) if ckpt.exists() else None
+        self.last_metrics: dict[str, Any] = {}
+
+    @property
+    def trial_id(self) -> str:
+        return self._task.trial_id
+
+    @property
+    def dir(self) -> Path:
+        return self._task.trial_dir
+
+    def report(self, metrics: Mapping[str, float], checkpoint: Any = None) -> None:
+        clean = {str(k): _plain(v) for k, v in dict(metrics).items()}
+        if checkpoint is not None:
+            _save_checkpoint(self._task.trial_dir / CHECKPOINT, checkpoint)
+            self.checkpoint = FileCheckpoint(self._task.trial_dir / CHECKPOINT)
+        self.last_metrics.update(clean)
+        self._conn.send(("report", clean, checkpoint is not None))
+        try:
+            answer = self._conn.recv()
+        except EOFError:
+            os._exit(70)  # the driver is gone: nobody will record this trial
+        if answer in ("prune", "stop"):
+            raise TrialStopped(answer)
+
+
+def _plain(value: Any) -> Any:
+    """Numbers from numpy/torch become Python floats (``float(x)`` works for all of them)."""
+    if isinstance(value, bool | int | float | str) or value is None:
+        return value
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return str(value)
+
+
+def _save_checkpoint(path: Path, state: Any) -> None:
+    tmp = path.with_suffix(".tmp")
+    with open(tmp, "wb") as fh:
+        pickle.dump(state, fh, protocol=pickle.HIGHEST_PROTOCOL)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def _die_with_parent() -> None:
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+
+
+def _isolate(task: ChildTask) -> None:
+    os.setpgid(0, 0)
+    _die_with_parent()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the driver decides what Ctrl-C means
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    task.trial_dir.mkdir(parents=True, exist_ok=True)
+    log = os.open(task.trial_dir / "log.txt", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    os.dup2(log, 1)
+    os.dup2(log, 2)
+    os.close(log)
+    sys.stdout = os.fdopen(1, "w", buffering=1, closefd=False)
+    sys.stderr = os.fdopen(2, "w", buffering=1, closefd=False)
+    print(f"--- attempt {task.attempt} (pid {os.getpid()}) ---", flush=True)
+    faulthandler.enable(file=sys.stderr)
+    if task.cuda_devices is not None:
+        os.environ["CUDA_VISIBLE_DEVICES"] = task.cuda_devices
+    if task.memory_bytes:
+        resource.setrlimit(resource.RLIMIT_AS, (task.memory_bytes, task.memory_bytes))
+
+
+def child_main(conn: Connection, task: ChildTask) -> None:
+    """Entry point of the forked child; never returns normally (os._exit)."""
+    code = 0
+    try:
+        _isolate(task)
+        trial = _Trial(conn, task)
+        try:
+            result = task.func(task.config, trial)
+            final = dict(trial.last_metrics)
+            if isinstance(result, Mapping):
+                final.update({str(k): _plain(v) for k, v in result.items()})
+            elif result is not None and not isinstance(result, bool):
+                final["__return__"] = _plain(result)
+            conn.send(("done", final))
+        except TrialStopped:
+            conn.send(("stopped", dict(trial.last_metrics)))
+        except MemoryError:
+            conn.send(("error", "oom", "MemoryError: the trial ran out of memory", ""))
+        except BaseException as exc:  # the user's code failed in any way: report it
+            text = traceback.format_exc()
+            print(text, file=sys.stderr, flush=True)
+            conn.send(("error", type(exc).__name__, _short(exc), text))
+    except BaseException:
+        code = 71
+    finally:
+        try:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            conn.close()
+        finally:
+            os._exit(code)
+
+
+def _short(exc: BaseException) -> str:
+    text = f"{type(exc).__name__}: {exc}"
+    return text if len(text) <= 500 else text[:497] + "..."
+
+
+def is_bad_number(value: Any) -> bool:
+    return not isinstance(value, int | float) or isinstance(value, bool) or not math.isfinite(value)

@@ -1,0 +1,471 @@
+"""Run a compiled Optuna plan: one driver process owns the study (ask/tell); each trial runs
+in a process forked from it (the objective's module is imported once, before the fork).
+
+Exactly once: launching happens inside a cross-process gate (a file lock in the run directory),
+which counts logical trials (finished + in flight, from every process on the study) before it
+asks. Trials left RUNNING by a dead process (its lease is free) are failed and re-queued with
+their params before anything new starts.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import multiprocessing
+import os
+import signal
+import socket
+import time
+import warnings
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection, wait
+from pathlib import Path
+from typing import Any
+
+from sweepspec.compile.optuna_backend import OptunaPlan, decode_choice
+from sweepspec.errors import Problem, SweepspecError
+from sweepspec.load import LoadedSpec
+from sweepspec.run.child import ChildTask, child_main
+from sweepspec.run.ledger import Ledger, records_in_order, tally
+from sweepspec.run.lease import FileMutex, Lease, is_alive
+from sweepspec.run.rundir import RunDir
+from sweepspec.run.stops import TrialStopRule, decide_report
+from sweepspec.suggest import did_you_mean
+
+__all__ = ["OptunaRunner", "RunOutcome"]
+
+log = logging.getLogger("sweepspec")
+KILL_GRACE_S = 2.0
+MAX_REJECTIONS = 1000
+HOST = socket.gethostname()
+
+
+@dataclass
+class RunOutcome:
+    """How a run ended."""
+
+    ledger: Ledger
+    reason: str
+    exit_code: int = 0
+    elapsed_s: float = 0.0
+
+
+@dataclass
+class _Running:
+    trial: Any
+    logical: str
+    attempt: int
+    params: dict[str, Any]
+    config: dict[str, Any]
+    process: Any
+    conn: Connection
+    started: float
+    gpu_slot: int | None = None
+    iterations: int = 0
+    metrics: dict[str, Any] = field(default_factory=dict)
+    answer: str = "continue"
+    killed: str | None = None
+    kill_time: float = 0.0
+    done: tuple[Any, ...] | None = None
+
+
+class OptunaRunner:
+    """Drives one sweep on an Optuna study until its budget is used or it is stopped."""
+
+    def __init__(self, loaded: LoadedSpec, rundir: RunDir, plan: OptunaPlan, study: Any,
+                 func: Any, *, concurrency: int, gpu_slots: list[str] | None,
+                 progress: Any, elapsed_before: float = 0.0) -> None:
+        self.loaded = loaded
+        self.spec = loaded.spec
+        self.rundir = rundir
+        self.plan = plan
+        self.study = study
+        self.func = func
+        self.concurrency = concurrency
+        self.gpu_slots = gpu_slots or []
+        self.progress = progress
+        self.elapsed_before = elapsed_before
+        self.running: dict[int, _Running] = {}
+        self.stop_rule = TrialStopRule.from_spec(self.spec, plan.max_t)
+        self.ctx = multiprocessing.get_context("fork")
+        self.lease = Lease.acquire(rundir.workers)
+        self.owner = f"{HOST}:{self.lease.owner_id}"
+        self.gate = FileMutex(rundir.gate, timeout=120)
+        self.started = time.monotonic()
+        self.stopping: str | None = None
+        self.best: float | None = None
+
+    # -- the loop -----------------------------------------------------------------------
+
+    def run(self) -> RunOutcome:
+        try:
+            with self.gate:
+                self._recover_orphans()
+            while True:
+                ledger = self._ledger()
+                self._check_stops(ledger)
+                if not self.running and (self.stopping or self._all_done(ledger)):
+                    break
+                while self.stopping is None and len(self.running) < self.concurrency:
+                    if not self._launch():
+                        break
+                if not self.running:
+                    if self._all_done(self._ledger()) or self.stopping:
+                        continue
+                    time.sleep(0.2)  # others on the study hold the remaining slots
+                    continue
+                self._poll(timeout=0.25)
+                self.progress.update(self._ledger(), self._elapsed(), len(self.running))
+        except KeyboardInterrupt:
+            self._interrupt()
+            raise
+        finally:
+            self.lease.release()
+        ledger = self._ledger()
+        reason = self.stopping or "done"
+        code = 1 if reason.startswith("max_failed") else 0
+        return RunOutcome(ledger, reason, code, self._elapsed())
+
+    def _elapsed(self) -> float:
+        return self.elapsed_before + time.monotonic() - self.started
+
+    def _ledger(self) -> Ledger:
+        return tally(self.study.get_trials(deepcopy=False), self._decode_params)
+
+    def _all_done(self, ledger: Ledger) -> bool:
+        return ledger.finished >= self.plan.total_trials and not ledger.in_flight
+
+    def _check_stops(self, ledger: Ledger) -> None:
+        if self.stopping:
+            return
+        sweep = self.spec.stop.sweep
+        if sweep.time_budget is not None and self._elapsed() >= sweep.time_budget:
+            self.stopping = "time_budget"
+        elif sweep.target and self._target_reached(ledger, sweep.target):
+            self.stopping = "target"
+        elif self.spec.trials.max_failed is not None and ledger.failed >= self.spec.trials.max_failed:
+            self.stopping = f"max_failed: {ledger.failed} trials failed"
+
+    def _target_reached(self, ledger: Ledger, target: dict[str, float]) -> bool:
+        directions = self.spec.objective.directions
+        for r in ledger.records.values():
+            if r.state != "COMPLETE":
+                continue
+            ok = all(isinstance(r.metrics.get(m), int | float) and
+                     (r.metrics[m] >= v if directions.get(m, "max") == "max" else r.metrics[m] <= v)
+                     for m, v in target.items())
+            if ok:
+                return True
+        return False
+
+    # -- launching ----------------------------------------------------------------------
+
+    def _launch(self) -> bool:
+        with self.gate:
+            ledger = self._ledger()
+            waiting = any(_is_waiting(t) for t in self.study.get_trials(deepcopy=False))
+            slots = self.plan.total_trials - ledger.finished - len(ledger.in_flight)
+            if not waiting and slots <= 0:
+                return False
+            if not waiting and self.plan.grid_points:
+                self._enqueue_grid_point(ledger)
+            sampled = self._ask_feasible()
+            if sampled is None:
+                return False
+            trial, values = sampled
+            logical = str(trial.user_attrs.get("logical", trial.number))
+            attempt = int(trial.user_attrs.get("attempt", 0))
+            trial.set_user_attr("logical", logical)
+            trial.set_user_attr("attempt", attempt)
+            trial.set_user_attr("owner", self.owner)
+        self._start(trial, logical, attempt, values)
+        return True
+
+    def _enqueue_grid_point(self, ledger: Ledger) -> None:
+        counts = [0] * len(self.plan.grid_points)
+        keys = [tuple(sorted(p.items(), key=str)) for p in self.plan.grid_points]
+        for r in ledger.records.values():
+            key = tuple(sorted(((k, r.params.get(k)) for k, _ in keys[0]), key=str))
+            if key in keys:
+                counts[keys.index(key)] += 1
+        point = self.plan.grid_points[counts.index(min(counts))]
+        encoded = {k: self.plan.suggest[k].kwargs["choices"][
+            self.plan.suggest[k].options.index(v)] for k, v in point.items()}
+        self.study.enqueue_trial(encoded, user_attrs={"grid": True})
+
+    def _ask_feasible(self) -> tuple[Any, dict[str, Any]] | None:
+        import optuna
+
+        for _ in range(MAX_REJECTIONS):
+            trial = self.study.ask()
+            values = self._sample(trial)
+            violated = self.plan.space.violated({**self.plan.space.fixed_values(values), **values})
+            if not violated:
+                return trial, values
+            trial.set_user_attr("rejected", [int(i) for i in violated])
+            trial.set_constraint("sweepspec", float(len(violated)))
+            worst = self._worst_values()
+            if worst is None:
+                self.study.tell(trial, state=optuna.trial.TrialState.FAIL)
+            else:
+                self.study.tell(trial, worst)
+        raise SweepspecError(Problem(
+            f"the searcher proposed {MAX_REJECTIONS} configs in a row that break the "
+            "constraints; loosen them or narrow the space", "constraints", code="infeasible"))
+
+    def _worst_values(self) -> list[float] | None:
+        import optuna
+
+        done = [t for t in self.study.get_trials(deepcopy=False,
+                                                 states=(optuna.trial.TrialState.COMPLETE,))
+                if not t.user_attrs.get("rejected") and t.values]
+        if not done:
+            return None
+        worst = []
+        for i, direction in enumerate(self.plan.directions):
+            vals = [t.values[i] for t in done]
+            worst.append(min(vals) if direction == "maximize" else max(vals))
+        return worst
+
+    def _sample(self, trial: Any) -> dict[str, Any]:
+        values: dict[str, Any] = {}
+        context: dict[str, Any] = {}
+        for p in self.plan.space.params:
+            if not self.plan.space.is_active(p, context):
+                continue
+            if p.is_fixed:
+                context[p.path] = p.fixed_value
+                continue
+            s = self.plan.suggest[p.path]
+            if s.method == "float":
+                v: Any = trial.suggest_float(p.path, **s.kwargs)
+            elif s.method == "int":
+                v = trial.suggest_int(p.path, **s.kwargs)
+            else:
+                v = decode_choice(trial.suggest_categorical(p.path, s.kwargs["choices"]), s.options)
+            values[p.path] = v
+            context[p.path] = v
+        return values
+
+    def _decode_params(self, params: dict[str, Any]) -> dict[str, Any]:
+        out = {}
+        for k, v in params.items():
+            s = self.plan.suggest.get(k)
+            out[k] = decode_choice(v, s.options) if s is not None and s.options else v
+        return out
+
+    def _start(self, trial: Any, logical: str, attempt: int, values: dict[str, Any]) -> None:
+        config = self.plan.space.build_config(values)
+        slot = self._free_gpu_slot()
+        task = ChildTask(
+            func=self.func, config=config, trial_id=logical,
+            trial_dir=self.rundir.trial_dir(logical), attempt=attempt,
+            cuda_devices=self.gpu_slots[slot] if slot is not None else None,
+            memory_bytes=self.spec.resources.per_trial.memory,
+        )
+        parent, child = self.ctx.Pipe()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)  # fork() with threads: ours idle
+            process = self.ctx.Process(target=child_main, args=(child, task), daemon=False)
+            process.start()
+        child.close()
+        self.running[trial.number] = _Running(trial, logical, attempt, values, config, process,
+                                              parent, time.monotonic(), slot)
+
+    def _free_gpu_slot(self) -> int | None:
+        if not self.gpu_slots:
+            return None
+        used = {r.gpu_slot for r in self.running.values()}
+        return next(i for i in range(len(self.gpu_slots)) if i not in used)
+
+    # -- watching -----------------------------------------------------------------------
+
+    def _poll(self, timeout: float) -> None:
+        conns = {r.conn: r for r in self.running.values() if r.done is None}
+        sentinels = {r.process.sentinel: r for r in self.running.values()}
+        ready = wait([*conns, *sentinels], timeout=timeout)
+        for obj in ready:
+            if obj in conns:
+                self._receive(conns[obj])
+        for r in list(self.running.values()):
+            if r.done is None and r.conn.poll():
+                self._receive(r)
+            if not r.process.is_alive():
+                r.process.join()
+                self._finish(r)
+        self._enforce_timeouts()
+
+    def _receive(self, r: _Running) -> None:
+        try:
+            while r.conn.poll():
+                message = r.conn.recv()
+                if message[0] == "report":
+                    self._on_report(r, message[1])
+                else:
+                    r.done = message
+        except (EOFError, OSError):
+            pass
+
+    def _on_report(self, r: _Running, metrics: dict[str, Any]) -> None:
+        r.iterations += 1
+        r.metrics.update(metrics)
+        now = time.monotonic() - r.started
+        answer = decide_report(self.plan, self.stop_rule, r.trial, r.iterations, now, r.metrics,
+                               metrics)
+        r.answer = answer
+        try:
+            r.conn.send(answer)
+        except (BrokenPipeError, OSError):
+            pass
+
+    def _enforce_timeouts(self) -> None:
+        limit = self.spec.trials.timeout
+        now = time.monotonic()
+        for r in self.running.values():
+            if r.killed is None and limit is not None and now - r.started > limit:
+                r.killed = "timeout"
+                r.kill_time = now
+                _kill_group(r.process.pid, signal.SIGTERM)
+            elif r.killed and now - r.kill_time > KILL_GRACE_S and r.process.is_alive():
+                _kill_group(r.process.pid, signal.SIGKILL)
+
+    # -- finishing ----------------------------------------------------------------------
+
+    def _finish(self, r: _Running) -> None:
+        import optuna
+
+        del self.running[r.trial.number]
+        _kill_group(r.process.pid, signal.SIGKILL)  # anything the trial left behind
+        r.conn.close()
+        duration = time.monotonic() - r.started
+        state, values, error, retry = self._outcome(r)
+        t = r.trial
+        t.set_user_attr("metrics", _json_metrics(r.metrics))
+        t.set_user_attr("iterations", r.iterations)
+        t.set_user_attr("duration_s", round(duration, 3))
+        t.set_user_attr("config", r.config)
+        if error:
+            t.set_user_attr("error", error)
+            self._write_error(r, error)
+        if state == "FAIL":
+            if retry and r.attempt < self.spec.trials.max_retries:
+                self.study.enqueue_trial(t.params, user_attrs={
+                    "logical": r.logical, "attempt": r.attempt + 1})
+            else:
+                t.set_user_attr("final", True)
+            self.study.tell(t, state=optuna.trial.TrialState.FAIL)
+        elif state == "PRUNED":
+            self.study.tell(t, state=optuna.trial.TrialState.PRUNED)
+        else:
+            self.study.tell(t, values)
+        self.progress.trial_done(r.logical, state, r.metrics, error)
+
+    def _outcome(self, r: _Running) -> tuple[str, list[float] | None, str | None, bool]:
+        """(state, values, error, retriable)."""
+        if r.killed == "timeout":
+            return "FAIL", None, f"timeout: killed after {self.spec.trials.timeout:g} s", False
+        if r.done is None:
+            code = r.process.exitcode
+            how = (f"killed by signal {signal.Signals(-code).name}" if code and code < 0
+                   else f"exited with code {code}")
+            return "FAIL", None, f"the trial process {how} before returning", True
+        kind = r.done[0]
+        if kind == "error":
+            return "FAIL", None, r.done[2], r.done[1] != "oom"
+        if kind == "stopped" and r.answer == "prune":
+            return "PRUNED", None, None, False
+        metrics = dict(r.done[1]) if len(r.done) > 1 else {}
+        r.metrics.update(metrics)
+        names = self.plan.metric_names
+        if "__return__" in r.metrics and len(names) == 1 and names[0] not in r.metrics:
+            r.metrics[names[0]] = r.metrics["__return__"]
+        r.metrics.pop("__return__", None)
+        values = []
+        for name in names:
+            value = r.metrics.get(name)
+            if value is None:
+                hint = did_you_mean(name, r.metrics)
+                return "FAIL", None, f"missing_metric: the trial did not report {name!r}{hint}", False
+            if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+                return "FAIL", None, f"nan_metric: {name} = {value!r} is not a finite number", False
+            values.append(float(value))
+        return "COMPLETE", values, None, False
+
+    def _write_error(self, r: _Running, error: str) -> None:
+        path = self.rundir.trial_dir(r.logical) / f"error-{r.attempt}.txt"
+        trace = r.done[3] if r.done and r.done[0] == "error" else ""
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(f"{error}\n\n{trace}", encoding="utf-8")
+        except OSError:
+            pass
+
+    # -- recovery -----------------------------------------------------------------------
+
+    def _recover_orphans(self) -> None:
+        """Fail and re-queue trials left RUNNING by a process that died (lease free)."""
+        import optuna
+
+        trials = self.study.get_trials(deepcopy=False)
+        requeued = {int(t.user_attrs["requeue_of"]) for t in trials if "requeue_of" in t.user_attrs}
+        for t in trials:
+            if t.state != optuna.trial.TrialState.RUNNING or self._owner_alive(t):
+                continue
+            if t.number not in requeued and not t.user_attrs.get("rejected"):
+                attrs = {"logical": str(t.user_attrs.get("logical", t.number)),
+                         "attempt": int(t.user_attrs.get("attempt", 0)), "requeue_of": t.number}
+                self.study.enqueue_trial(t.params, user_attrs=attrs)
+            self.study._storage.set_trial_user_attr(t._trial_id, "orphaned", True)
+            self.study.tell(t.number, state=optuna.trial.TrialState.FAIL)
+            log.info("re-queued trial %s left running by a dead process", t.number)
+
+    def _owner_alive(self, t: Any) -> bool:
+        owner = t.user_attrs.get("owner")
+        if not owner:
+            return False  # asked but never started: only under the gate, so its asker died
+        host, _, lease_id = str(owner).partition(":")
+        if host != HOST:
+            return True  # another machine: its RDB heartbeat decides (see docs/resume.md)
+        return is_alive(self.rundir.workers, lease_id)
+
+    def _interrupt(self) -> None:
+        """Ctrl-C: stop the trials in flight and queue them to run again next time."""
+        import optuna
+
+        for r in list(self.running.values()):
+            _kill_group(r.process.pid, signal.SIGKILL)
+            r.process.join(timeout=5)
+            try:
+                self.study.enqueue_trial(r.trial.params, user_attrs={
+                    "logical": r.logical, "attempt": r.attempt, "requeue_of": r.trial.number})
+                r.trial.set_user_attr("interrupted", True)
+                self.study.tell(r.trial, state=optuna.trial.TrialState.FAIL)
+            except Exception:  # best effort: the next run recovers orphans anyway
+                log.debug("could not re-queue trial %s", r.trial.number, exc_info=True)
+        self.running.clear()
+
+
+def _is_waiting(t: Any) -> bool:
+    return str(t.state.name) == "WAITING"
+
+
+def _kill_group(pid: int | None, sig: int) -> None:
+    if pid is None:
+        return
+    try:
+        os.killpg(pid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _json_metrics(metrics: dict[str, Any]) -> dict[str, Any]:
+    out = {}
+    for k, v in metrics.items():
+        if isinstance(v, float) and not math.isfinite(v):
+            out[k] = str(v)
+        elif isinstance(v, int | float | str | bool) or v is None:
+            out[k] = v
+    return out
+
+
+_ = Path
