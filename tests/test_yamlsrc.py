@@ -11,6 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import yaml
+
 from sweepspec.errors import Location, Problem, SweepspecError
 from sweepspec.yamlsrc import MAX_BYTES, MAX_DEPTH, MAX_NODES, SourceMap, load_yaml
 
@@ -203,7 +205,7 @@ def test_every_duplicate_is_reported_sorted() -> None:
     )
     found = problems(text)
     assert [(p.path, p.location) for p in found] == [
-        ("b.0.x", at(3, 13)),
+        ("b.0.x", at(3, 12)),
         ("b.1.y", at(5, 5)),
         ("a", at(6, 1)),
         ("a", at(7, 1)),
@@ -431,6 +433,32 @@ def test_crlf_and_tabs_in_scalars() -> None:
     assert source.key(("b", "d")) == at(4, 3)
 
 
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("a: p\tq\n", {"a": "p\tq"}),  # a tab inside a plain scalar
+        ("a: b\t\n", {"a": "b"}),  # trailing tabs
+        ("a: b\t# note\n", {"a": "b"}),
+        ("a: 'x'\t\nb: [1]\t\n", {"a": "x", "b": [1]}),
+        ("a: b\n\t\nc: d\n", {"a": "b", "c": "d"}),  # a line of only a tab
+        ("k: {a:\t1,\tb: 2}\n", {"k": {"a": 1, "b": 2}}),  # flow context
+        ("a: |\n  p\tq\n", {"a": "p\tq\n"}),
+    ],
+)
+def test_tabs_that_are_not_indentation(text: str, expected: Any) -> None:
+    assert load_yaml(text, F)[0] == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "where"),
+    [("a:\n\tb: 1\n", (2, 1)), ("a:\n  b: 1\n\tc: 2\n", (3, 1)), ("-\tx\n", (1, 2))],
+)
+def test_tabs_as_indentation_are_syntax_errors(text: str, where: tuple[int, int]) -> None:
+    problem = only_problem(text)
+    assert problem.code == "syntax"
+    assert problem.location == at(*where)
+
+
 def test_tab_indentation_is_a_syntax_error() -> None:
     problem = only_problem("a:\n\tb: 1\n")
     assert problem.code == "syntax"
@@ -509,7 +537,7 @@ def test_positions_in_a_realistic_spec() -> None:
     assert source.value(("search", "lr")) == at(8, 7)
     assert source.key(("search", "lr", "high")) == at(8, 45)
     assert source.value(("search", "lr", "high")) == at(8, 51)
-    assert source.value(("search", "layers", 1)) == at(9, 15)
+    assert source.value(("search", "layers", 1)) == at(9, 16)
     assert source.key(("search", "optimizer", "choice", 1)) == at(14, 9)
     assert source.value(("search", "optimizer", "choice", 1, "momentum")) == at(15, 19)
     assert source.value(("budget", "timeout")) == at(18, 12)
@@ -618,3 +646,43 @@ YAMLISH = st.text(alphabet=list("ab01.-+eE:,[]{}#&*!|>'\"?~ \t\n\r"), max_size=8
 @given(YAMLISH)
 def test_yaml_like_text_never_crashes(text: str) -> None:
     _check_never_crashes(text)
+
+
+LETTERS = st.text(alphabet="abcxyz", max_size=6)
+PLAIN = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=True)
+    | LETTERS,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(LETTERS, inner, max_size=4),
+    max_leaves=20,
+)
+
+
+def _all_paths(data: Any, path: tuple[str | int, ...] = ()) -> list[tuple[str | int, ...]]:
+    found = [path]
+    items = (
+        data.items()
+        if isinstance(data, dict)
+        else enumerate(data)
+        if isinstance(data, list)
+        else []
+    )
+    for key, value in items:
+        found += _all_paths(value, (*path, key))
+    return found
+
+
+@settings(max_examples=200, deadline=2000)
+@given(PLAIN, st.booleans())
+def test_dumped_plain_data_reads_back_with_every_path_located(data: Any, flow: bool) -> None:
+    text = yaml.safe_dump(data, default_flow_style=flow, sort_keys=False)
+    loaded, source = load_yaml(text, F)
+    assert loaded == data
+    lines = text.splitlines()
+    for path in _all_paths(data):
+        key, value = source.key(path), source.value(path)
+        assert key is not None and value is not None, path
+        assert 1 <= key.line <= max(len(lines), 1)
+        assert 1 <= value.line <= max(len(lines), 1)

@@ -1,0 +1,60 @@
+"""``sweepspec results SPEC``: the top trials as a table; writes trials.csv, best.yaml,
+summary.json in the run directory."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from sweepspec.load import load_spec
+from sweepspec.results import best_trials, write_results
+from sweepspec.run.inspect import read_run
+from sweepspec.run.ledger import records_in_order
+
+__all__ = ["main"]
+
+
+def main(args: argparse.Namespace) -> int:
+    loaded = load_spec(args.spec, args.overrides, feasibility=False)
+    rundir, ledger, meta = read_run(loaded)
+    spec = loaded.spec
+    directions = spec.objective.directions
+    records = records_in_order(ledger)
+    paths = [p.path for p in spec.sampled_params()]
+    data = write_results(rundir.path, records, directions, paths,
+                         {"name": spec.run_name, "backend": spec.backend.type,
+                          "num_samples": spec.trials.num_samples,
+                          "elapsed_s": meta.get("elapsed_s")})
+    if args.json:
+        print(json.dumps(data, indent=2, default=str))
+        return 0
+    (metric, mode), *_ = directions.items()
+    done = [r for r in records if r.state == "COMPLETE" and isinstance(r.metrics.get(metric),
+                                                                      int | float)]
+    done.sort(key=lambda r: r.metrics[metric], reverse=mode == "max")
+    front = {b.trial_id for b in best_trials(records, directions)}
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"{spec.run_name}: top {min(args.top, len(done))} of {len(records)} trials")
+    table.add_column("trial")
+    for m in directions:
+        table.add_column(f"{m} ({directions[m]})", justify="right")
+    for p in paths:
+        table.add_column(p, justify="right")
+    for r in done[: args.top]:
+        mark = "*" if r.trial_id in front else ""
+        table.add_row(f"{r.trial_id}{mark}", *(_fmt(r.metrics.get(m)) for m in directions),
+                      *(_fmt(r.params.get(p)) for p in paths))
+    Console(file=sys.stdout).print(table)
+    print(f"* best; files: {rundir.path}/trials.csv, best.yaml, summary.json")
+    return 0
+
+
+def _fmt(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return str(value)
