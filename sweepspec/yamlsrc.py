@@ -387,9 +387,8 @@ class _Builder:
         self.entries: dict[KeyPath, _Entry] = {}
         self.problems: list[Problem] = []
         self._reported: set[tuple[str, Location]] = set()
-        self._building: set[int] = (
-            set()
-        )  # ids of collections being built: a cycle = recursive alias
+        # ids of the collections being built: meeting one again is a recursive alias
+        self._building: set[int] = set()
 
     def report(self, message: str, path: KeyPath, mark: Mark | None, code: str) -> None:
         """Record a problem once per message and place (aliases re-visit the same nodes)."""
@@ -483,7 +482,9 @@ class _Builder:
             self.bad_tag(target, path, mark)
             return None
         if isinstance(target, ScalarNode):
-            got = f"{_short_tag(target.tag)[2:]} {target.value!r}; quote it to make it a string"
+            kind = _short_tag(target.tag)[2:]
+            got = "null" if kind == "null" else f"the {kind} {target.value}"
+            got += "; quote it to make it a string"
             piece = str(target.value)
         else:
             got = "a mapping" if isinstance(target, MappingNode) else "a sequence"

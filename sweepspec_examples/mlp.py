@@ -73,6 +73,7 @@ def train_epoch(
     optimizer: torch.optim.Optimizer,
     x: torch.Tensor,
     y: torch.Tensor,
+    *,
     batch_size: int,
     generator: torch.Generator,
 ) -> float:
@@ -134,7 +135,9 @@ def train(config: dict[str, Any], trial: Any) -> dict[str, float]:
         # Seed per epoch so a resumed run shuffles (and drops out) like an unbroken one.
         torch.manual_seed(seed * 100_003 + epoch)
         shuffle = torch.Generator().manual_seed(seed * 100_003 + epoch)
-        train_loss = train_epoch(model, optimizer, x_train, y_train, batch_size, shuffle)
+        train_loss = train_epoch(
+            model, optimizer, x_train, y_train, batch_size=batch_size, generator=shuffle
+        )
         accuracy, val_loss = evaluate(model, x_val, y_val)
         metrics = {
             "val_accuracy": accuracy,

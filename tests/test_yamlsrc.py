@@ -8,10 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-import yaml
 
 from sweepspec.errors import Location, Problem, SweepspecError
 from sweepspec.yamlsrc import MAX_BYTES, MAX_DEPTH, MAX_NODES, SourceMap, load_yaml
@@ -228,6 +227,14 @@ def test_keys_must_be_strings(text: str, col: int) -> None:
     assert problem.code == "key-type"
     assert problem.message.startswith("keys must be strings")
     assert problem.location == at(1, col)
+
+
+def test_key_type_message() -> None:
+    problem = only_problem("search:\n  1e-3: x\n")
+    assert (
+        problem.message == "keys must be strings (got the float 1e-3; quote it to make it a string)"
+    )
+    assert (problem.path, problem.location) == ("search.1e-3", at(2, 3))
 
 
 def test_complex_key_is_rejected() -> None:
