@@ -11,7 +11,7 @@ from sweepspec.space import SpaceModel, sample_random
 from sweepspec.spec.root import Spec
 from sweepspec.yamlsrc import SourceMap
 
-__all__ = ["check_feasibility", "feasible_share", "SAMPLES"]
+__all__ = ["SAMPLES", "check_feasibility", "feasible_share"]
 
 SAMPLES = 1000
 

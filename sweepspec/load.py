@@ -18,7 +18,7 @@ from sweepspec.spec.base import NAME_PATTERN
 from sweepspec.spec.root import FORMAT_VERSION, Spec
 from sweepspec.yamlsrc import SourceMap, load_yaml
 
-__all__ = ["LoadedSpec", "load_spec", "load_text", "KeyPath"]
+__all__ = ["KeyPath", "LoadedSpec", "load_spec", "load_text"]
 
 KeyPath = tuple[str | int, ...]
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-__all__ = ["TrialRecord", "best_trials", "write_results", "csv_columns", "STATES"]
+__all__ = ["STATES", "TrialRecord", "best_trials", "csv_columns", "write_results"]
 
 STATES = ("COMPLETE", "PRUNED", "FAILED", "RUNNING")
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from sweepspec.spec.root import Spec
 
-__all__ = ["SCHEMA_ID", "schema_path", "spec_schema", "schema_text"]
+__all__ = ["SCHEMA_ID", "schema_path", "schema_text", "spec_schema"]
 
 SCHEMA_ID = "https://sweepspec.dev/schemas/sweepspec-v1.json"
 

@@ -25,7 +25,7 @@ from sweepspec.spec.space import (
     UniformDist,
 )
 
-__all__ = ["SpaceModel", "sample_random", "set_path", "flatten_config"]
+__all__ = ["SpaceModel", "flatten_config", "sample_random", "set_path"]
 
 
 @dataclass(frozen=True)
@@ -192,4 +192,4 @@ def sample_random(model: SpaceModel, rng: random.Random) -> dict[str, Any]:
     return values
 
 
-__all__ += ["sample_value", "ExprEvalError"]
+__all__ += ["ExprEvalError", "sample_value"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import re
 
-__all__ = ["parse_duration", "parse_size", "format_duration", "DURATION_PATTERN", "SIZE_PATTERN"]
+__all__ = ["DURATION_PATTERN", "SIZE_PATTERN", "format_duration", "parse_duration", "parse_size"]
 
 DURATION_PATTERN = r"^\s*\d+(\.\d+)?\s*(ms|s|m|h|d)?\s*$"
 SIZE_PATTERN = r"^\s*\d+(\.\d+)?\s*([kKmMgGtT]i?[bB]|[bB])?\s*$"

@@ -18,7 +18,7 @@ from sweepspec.spec.root import Spec
 from sweepspec.suggest import did_you_mean
 from sweepspec.yamlsrc import SourceMap
 
-__all__ = ["validate_model", "allowed_keys"]
+__all__ = ["allowed_keys", "validate_model"]
 
 KeyPath = tuple[str | int, ...]
 _SECRET_KEYS = ("storage", "tracking_uri")
@@ -49,10 +49,7 @@ def _data_path(data: Any, loc: tuple[Any, ...]) -> tuple[KeyPath, Any, bool]:
     node = data
     complete = True
     for seg in loc:
-        if isinstance(node, dict) and isinstance(seg, str) and seg in node:
-            path.append(seg)
-            node = node[seg]
-        elif isinstance(node, list) and isinstance(seg, int) and 0 <= seg < len(node):
+        if (isinstance(node, dict) and isinstance(seg, str) and seg in node) or (isinstance(node, list) and isinstance(seg, int) and 0 <= seg < len(node)):
             path.append(seg)
             node = node[seg]
         elif _is_key_like(seg):
@@ -116,7 +113,7 @@ def _message(err: Any, path: KeyPath, node: Any) -> str:
     msg = msg[0].lower() + msg[1:] if msg else msg
     msg = re.sub(r" after validation, not \d+$", "", msg)  # pydantic's wording for list lengths
     secret = any(k in path for k in _SECRET_KEYS)
-    if secret or isinstance(node, dict | list) and len(repr(node)) > 60:
+    if secret or (isinstance(node, dict | list) and len(repr(node)) > 60):
         return f"{msg}, but got a {_kind(node)}"
     if err["type"] == "literal_error" and isinstance(node, str):
         expected = re.findall(r"'([^']*)'", msg)
@@ -145,9 +142,7 @@ def allowed_keys(loc: tuple[Any, ...], data: dict[str, Any] | None = None) -> li
 
 def _unwrap(tp: Any) -> Any:
     while True:
-        if isinstance(tp, typing.TypeAliasType if hasattr(typing, "TypeAliasType") else ()):
-            tp = tp.__value__
-        elif type(tp).__name__ == "TypeAliasType":
+        if isinstance(tp, typing.TypeAliasType if hasattr(typing, "TypeAliasType") else ()) or type(tp).__name__ == "TypeAliasType":
             tp = tp.__value__
         elif typing.get_origin(tp) is typing.Annotated:
             tp = typing.get_args(tp)[0]

@@ -238,6 +238,21 @@ class _Loader(Reader, Scanner, Parser, Composer, _CoreResolver):
             return super().scan_plain_spaces(indent, start_mark)
         return [whitespace]
 
+    def fetch_flow_collection_start(self, TokenClass: Any) -> None:
+        """Stop at the first ``[``/``{`` nested too deep, before PyYAML's scanner looks ahead.
+
+        (Its simple-key bookkeeping costs time per open flow level for every token.) The
+        composer lags behind the scanner, so the path is the deepest one known so far.
+        """
+        if self.flow_level >= MAX_DEPTH:
+            raise _Stop(self._too_deep(self.get_mark()))
+        super().fetch_flow_collection_start(TokenClass)
+
+    def _too_deep(self, mark: Mark) -> Problem:
+        where = _location(self.file, mark)
+        message = f"nesting deeper than {MAX_DEPTH} levels"
+        return Problem(message, _dotted(tuple(self.path)), where, "too-deep")
+
     def compose_single(self) -> Node | None:
         """The one document's root node (``None`` for an empty stream)."""
         self.take()  # stream start
@@ -264,9 +279,7 @@ class _Loader(Reader, Scanner, Parser, Composer, _CoreResolver):
             event.implicit = (False, True)  # the non-specific tag: a string (PyYAML resolves it)
         is_collection = self.check_event(CollectionStartEvent)
         if is_collection and self.open_collections >= MAX_DEPTH:
-            where = _location(self.file, self.upcoming().start_mark)
-            message = f"nesting deeper than {MAX_DEPTH} levels"
-            raise _Stop(Problem(message, _dotted(tuple(self.path)), where, "too-deep"))
+            raise _Stop(self._too_deep(self.upcoming().start_mark))
         self.open_collections += is_collection
         node = super().compose_node(parent, index)
         self.open_collections -= is_collection

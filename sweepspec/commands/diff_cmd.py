@@ -7,7 +7,7 @@ from typing import Any
 
 from sweepspec.load import load_spec
 
-__all__ = ["main", "diff_specs"]
+__all__ = ["diff_specs", "main"]
 
 GROUPS = {
     "space": ("space", "derived", "constraints", "try_first"),

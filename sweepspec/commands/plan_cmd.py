@@ -13,7 +13,7 @@ from sweepspec.load import load_spec
 from sweepspec.space import SpaceModel, sample_random
 from sweepspec.units import format_duration
 
-__all__ = ["main", "PREVIEW"]
+__all__ = ["PREVIEW", "main"]
 
 PREVIEW = 5
 RAY_SHORT_TRIAL_S = 10.0

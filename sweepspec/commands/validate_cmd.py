@@ -9,7 +9,7 @@ from pathlib import Path
 from sweepspec.errors import Location, Problem, SweepspecError, render_problems
 from sweepspec.load import load_spec
 
-__all__ = ["main", "collect", "validate_paths"]
+__all__ = ["collect", "main", "validate_paths"]
 
 SUFFIXES = (".yaml", ".yml")
 

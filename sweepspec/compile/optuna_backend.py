@@ -19,7 +19,7 @@ from sweepspec.spec.scheduler import (
 )
 from sweepspec.spec.space import ChoiceDist, GridDist, IntDist, LogUniformDist, Param, UniformDist
 
-__all__ = ["OptunaPlan", "compile_optuna", "SAMPLERS", "encode_choice", "decode_choice"]
+__all__ = ["SAMPLERS", "OptunaPlan", "compile_optuna", "decode_choice", "encode_choice"]
 
 # spec searcher type -> Optuna sampler class name (in optuna.samplers)
 SAMPLERS = {

@@ -66,7 +66,7 @@ class HyperoptSampler(BaseSampler):
     """hyperopt TPE as an Optuna sampler (single objective)."""
 
     def __init__(self, seed: int | None = None, n_startup_jobs: int = 20, gamma: float = 0.25,
-                 n_EI_candidates: int = 24, prior_weight: float = 1.0) -> None:  # noqa: N803
+                 n_EI_candidates: int = 24, prior_weight: float = 1.0) -> None:
         self._rng = np.random.default_rng(seed)
         self._random = RandomSampler(seed=seed)
         self._space = IntersectionSearchSpace()

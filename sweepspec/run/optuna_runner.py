@@ -26,8 +26,8 @@ from sweepspec.compile.optuna_backend import OptunaPlan, decode_choice
 from sweepspec.errors import Problem, SweepspecError
 from sweepspec.load import LoadedSpec
 from sweepspec.run.child import ChildTask, child_main
-from sweepspec.run.ledger import Ledger, records_in_order, tally
 from sweepspec.run.lease import FileMutex, Lease, is_alive
+from sweepspec.run.ledger import Ledger, tally
 from sweepspec.run.rundir import RunDir
 from sweepspec.run.stops import TrialStopRule, decide_report
 from sweepspec.suggest import did_you_mean

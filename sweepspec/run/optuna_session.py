@@ -14,12 +14,12 @@ from sweepspec.compile.optuna_backend import OptunaPlan, compile_optuna, encode_
 from sweepspec.errors import Problem, SweepspecError
 from sweepspec.load import LoadedSpec
 from sweepspec.results import write_results
-from sweepspec.run.ledger import Ledger, records_in_order
 from sweepspec.run.lease import FileMutex
+from sweepspec.run.ledger import Ledger, records_in_order
 from sweepspec.run.rundir import RunDir, changed_sections, fingerprint
 from sweepspec.spec.checks import mask_url
 
-__all__ = ["run_optuna", "open_study", "resolve_env", "write_run_results", "concurrency_for"]
+__all__ = ["concurrency_for", "open_study", "resolve_env", "run_optuna", "write_run_results"]
 
 log = logging.getLogger("sweepspec")
 FP_ATTR = "sweepspec:fingerprint"

@@ -27,7 +27,7 @@ import yaml
 from sweepspec.errors import Problem, SweepspecError
 from sweepspec.load import LoadedSpec
 
-__all__ = ["RunDir", "fingerprint", "changed_sections"]
+__all__ = ["RunDir", "changed_sections", "fingerprint"]
 
 # Sections whose change makes old results meaningless (DESIGN.md §4). Budget keys (trials,
 # stop, resources, backend workers) may change freely: they extend or shrink the run.

@@ -11,7 +11,7 @@ from typing import Any
 
 from sweepspec.compile.optuna_backend import OptunaPlan, SuggestSpec
 
-__all__ = ["warm_start_from", "distribution"]
+__all__ = ["distribution", "warm_start_from"]
 
 log = logging.getLogger("sweepspec")
 

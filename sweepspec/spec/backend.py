@@ -8,7 +8,7 @@ from pydantic import Discriminator, Field, Tag
 
 from sweepspec.spec.base import SpecModel
 
-__all__ = ["Backend", "OptunaBackend", "RayBackend", "Tracking", "MlflowTracking"]
+__all__ = ["Backend", "MlflowTracking", "OptunaBackend", "RayBackend", "Tracking"]
 
 
 class OptunaBackend(SpecModel):

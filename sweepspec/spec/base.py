@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict
 
-__all__ = ["SpecModel", "IDENT", "NAME_PATTERN"]
+__all__ = ["IDENT", "NAME_PATTERN", "SpecModel"]
 
 IDENT = r"^[A-Za-z_][A-Za-z0-9_]*$"
 NAME_PATTERN = r"^[a-z0-9][a-z0-9._-]*$"

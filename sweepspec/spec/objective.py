@@ -9,7 +9,7 @@ from pydantic import Field, JsonValue, ValidationInfo, field_validator, model_va
 
 from sweepspec.spec.base import SpecModel
 
-__all__ = ["Objective", "FORBIDDEN_MODULES"]
+__all__ = ["FORBIDDEN_MODULES", "Objective"]
 
 Mode = Literal["max", "min"]
 

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, JsonValue, StringConstraints
-from typing_extensions import Annotated
 
 from sweepspec.spec.backend import Backend, OptunaBackend, Tracking
 from sweepspec.spec.base import NAME_PATTERN, SpecModel
@@ -15,7 +14,7 @@ from sweepspec.spec.scheduler import FifoScheduler, Scheduler
 from sweepspec.spec.searcher import Searcher
 from sweepspec.spec.space import Param, ParamName, SpaceNode, flatten_space
 
-__all__ = ["Spec", "FORMAT_VERSION"]
+__all__ = ["FORMAT_VERSION", "Spec"]
 
 FORMAT_VERSION = 1
 

@@ -9,7 +9,7 @@ from pydantic import BeforeValidator, Field, WithJsonSchema, field_validator, mo
 from sweepspec.spec.base import SpecModel
 from sweepspec.units import DURATION_PATTERN, SIZE_PATTERN, parse_duration, parse_size
 
-__all__ = ["Duration", "Size", "Stop", "SweepStop", "Trials", "Resources", "PerTrial", "Threshold"]
+__all__ = ["Duration", "PerTrial", "Resources", "Size", "Stop", "SweepStop", "Threshold", "Trials"]
 
 Duration = Annotated[
     float,

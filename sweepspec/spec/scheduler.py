@@ -9,13 +9,13 @@ from pydantic import Discriminator, Field, Tag, ValidationInfo, field_validator
 from sweepspec.spec.base import SpecModel
 
 __all__ = [
+    "SCHEDULER_TYPES",
     "AshaScheduler",
     "FifoScheduler",
     "HyperbandScheduler",
     "MedianScheduler",
     "PbtScheduler",
     "Scheduler",
-    "SCHEDULER_TYPES",
 ]
 
 _TIME_ATTR = (

@@ -8,7 +8,7 @@ from pydantic import Field, JsonValue
 
 from sweepspec.spec.base import SpecModel
 
-__all__ = ["Searcher", "SearcherType", "SEARCHER_OPTIONS", "MULTI_OBJECTIVE_SEARCHERS"]
+__all__ = ["MULTI_OBJECTIVE_SEARCHERS", "SEARCHER_OPTIONS", "Searcher", "SearcherType"]
 
 SearcherType = Literal["random", "grid", "tpe", "hyperopt", "cmaes", "gp", "qmc", "nsga2"]
 

@@ -1,0 +1,145 @@
+"""The launch gate: the critical section in which a driver counts logical trials and asks for
+the next one, so that every process on a study together runs exactly ``num_samples``.
+
+* journal file or SQLite: every process on the study is on this machine (a journal or an
+  SQLite file is not shared across machines), so a ``flock`` on ``<rundir>/gate.lock`` is
+  enough (:class:`~sweepspec.run.lease.FileMutex`).
+* PostgreSQL: processes on other machines share the study, and their run directories are
+  their own. The gate is then the local ``flock`` (cheap, keeps local contenders off the
+  database) plus ``pg_advisory_lock(key)`` on a dedicated connection, ``key`` derived from
+  the study name. The connection is opened on first use and kept; if the server drops it, the
+  session's lock goes with it and the next entry reconnects.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Protocol
+
+from sweepspec.errors import Problem, SweepspecError
+from sweepspec.run.lease import FileMutex
+
+__all__ = ["Gate", "PgAdvisoryGate", "advisory_key", "gate_for", "is_postgres_url"]
+
+GATE_TIMEOUT_S = 120.0
+
+
+class Gate(Protocol):
+    def __enter__(self) -> Any: ...
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None: ...
+
+
+def is_postgres_url(url: str | None) -> bool:
+    return bool(url) and re.match(r"postgres(ql)?(\+\w+)?://", str(url)) is not None
+
+
+def advisory_key(study_name: str) -> int:
+    """A stable signed 64-bit key for ``pg_advisory_lock`` (the same on every machine)."""
+    digest = hashlib.sha256(f"sweepspec:{study_name}".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
+def libpq_url(url: str) -> str:
+    """A SQLAlchemy URL (``postgresql+psycopg2://...``) as a libpq one (``postgresql://...``)."""
+    return re.sub(r"^postgres(ql)?\+\w+://", "postgresql://", url)
+
+
+class PgAdvisoryGate:
+    """The local ``FileMutex`` and a PostgreSQL session-level advisory lock, taken in that
+    order and released in reverse. Not re-entrant."""
+
+    def __init__(self, url: str, study_name: str, rundir_gate: Path,
+                 timeout: float = GATE_TIMEOUT_S) -> None:
+        self._url = url  # may hold ${oc.env:...}: resolved at connect time
+        self.key = advisory_key(study_name)
+        self.local = FileMutex(rundir_gate, timeout=timeout)
+        self.timeout = timeout
+        self._conn: Any = None
+
+    def _connect(self) -> Any:
+        import psycopg2
+
+        from sweepspec.run.optuna_session import resolve_env
+        from sweepspec.spec.checks import mask_url
+
+        try:
+            conn = psycopg2.connect(libpq_url(resolve_env(self._url)),
+                                    application_name="sweepspec-gate", connect_timeout=30)
+        except psycopg2.Error as exc:
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise SweepspecError(Problem(f"cannot open the storage {mask_url(self._url)}: "
+                                         f"{first[:300]}", "storage", code="storage")) from None
+        conn.autocommit = True  # a session-level lock, outside any transaction
+        with conn.cursor() as cur:
+            cur.execute("SET lock_timeout = %s", (f"{int(self.timeout * 1000)}ms",))
+        return conn
+
+    def _lock(self) -> None:
+        import psycopg2
+
+        for attempt in (0, 1):
+            if self._conn is None or self._conn.closed:
+                self._conn = self._connect()
+            try:
+                with self._conn.cursor() as cur:
+                    cur.execute("SELECT pg_advisory_lock(%s)", (self.key,))
+                return
+            except psycopg2.errors.LockNotAvailable:
+                raise SweepspecError(Problem(
+                    f"timed out after {self.timeout:g} s waiting for the sweep's database lock "
+                    "(another sweepspec process holds it)", code="lock-timeout")) from None
+            except psycopg2.OperationalError:
+                self.close()  # the server dropped us (and our locks): reconnect once
+                if attempt:
+                    raise
+
+    def _unlock(self) -> None:
+        import psycopg2
+
+        if self._conn is None or self._conn.closed:
+            return
+        try:
+            with self._conn.cursor() as cur:
+                cur.execute("SELECT pg_advisory_unlock(%s)", (self.key,))
+        except psycopg2.Error:
+            self.close()  # closing the session releases its locks
+
+    def close(self) -> None:
+        if self._conn is not None:
+            try:
+                self._conn.close()
+            except Exception:  # already broken
+                pass
+            self._conn = None
+
+    def __enter__(self) -> PgAdvisoryGate:
+        self.local.acquire()
+        try:
+            self._lock()
+        except BaseException:
+            self.local.release()
+            raise
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        try:
+            self._unlock()
+        finally:
+            self.local.release()
+
+
+def gate_for(storage_url: str | None, rundir_gate: Path, study_name: str = "",
+             timeout: float = GATE_TIMEOUT_S) -> Gate:
+    """The launch gate for a study: ``storage_url`` is the spec's storage when it is a URL
+    (``${oc.env:...}`` unresolved), None for the default journal; ``rundir_gate`` the local
+    lock file (``RunDir.gate``)."""
+    if is_postgres_url(storage_url):
+        assert storage_url is not None
+        return PgAdvisoryGate(storage_url, study_name, rundir_gate, timeout)
+    return FileMutex(rundir_gate, timeout=timeout)
