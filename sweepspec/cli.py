@@ -46,8 +46,11 @@ def _parser() -> argparse.ArgumentParser:
         if name == "run":
             g = p.add_mutually_exclusive_group()
             g.add_argument("--fresh", action="store_true", help="start over (old run kept aside)")
-            g.add_argument("--warm-start", action="store_true",
-                           help="new run; the searcher first learns from the old trials")
+            g.add_argument(
+                "--warm-start",
+                action="store_true",
+                help="new run; the searcher first learns from the old trials",
+            )
         if name in ("status", "results"):
             p.add_argument("--json", action="store_true", help="machine-readable output")
         if name == "results":
@@ -90,6 +93,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except Exception:
         traceback.print_exc()
-        print(f"\nThis is a bug in sweepspec; please report it at {REPORT_URL} "
-              "with the traceback above.", file=sys.stderr)
+        print(
+            f"\nThis is a bug in sweepspec; please report it at {REPORT_URL} "
+            "with the traceback above.",
+            file=sys.stderr,
+        )
         return 3

@@ -50,13 +50,24 @@ def check_feasibility(spec: Spec, source: SourceMap) -> float | None:
     except ExprEvalError as exc:
         index = getattr(exc, "index", 0)
         path = ("constraints", index)
-        raise SweepspecError(Problem(f"cannot be evaluated: {exc.message}", f"constraints.{index}",
-                                     source.locate(path), "expression")) from None
+        raise SweepspecError(
+            Problem(
+                f"cannot be evaluated: {exc.message}",
+                f"constraints.{index}",
+                source.locate(path),
+                "expression",
+            )
+        ) from None
     if share == 0.0:
         worst = min(range(len(each)), key=lambda i: each[i])
         detail = ", ".join(f"#{i}: {s:.0%}" for i, s in enumerate(each))
-        raise SweepspecError(Problem(
-            f"no sampled config satisfies all constraints (0 of {SAMPLES}; alone, {detail}); "
-            f"constraint #{worst} is the tightest",
-            f"constraints.{worst}", source.locate(("constraints", worst)), "infeasible"))
+        raise SweepspecError(
+            Problem(
+                f"no sampled config satisfies all constraints (0 of {SAMPLES}; alone, {detail}); "
+                f"constraint #{worst} is the tightest",
+                f"constraints.{worst}",
+                source.locate(("constraints", worst)),
+                "infeasible",
+            )
+        )
     return share

@@ -11,7 +11,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from sweepspec.errors import Location, Problem, SweepspecError
 from sweepspec.spec.base import NAME_PATTERN
@@ -107,12 +107,20 @@ def _load_document(text: str | bytes, file: str) -> tuple[dict[str, Any], Source
     data, source = load_yaml(text, file)
     root = Location(file, 1, 1)
     if data is None:
-        raise SweepspecError(Problem("the file is empty; a spec starts with `sweepspec: 1`",
-                                     location=root, code="empty"))
+        raise SweepspecError(
+            Problem(
+                "the file is empty; a spec starts with `sweepspec: 1`", location=root, code="empty"
+            )
+        )
     if not isinstance(data, dict):
         kind = type(data).__name__
-        raise SweepspecError(Problem(f"a spec is a mapping of keys, but this file holds a {kind}",
-                                     location=root, code="not-a-mapping"))
+        raise SweepspecError(
+            Problem(
+                f"a spec is a mapping of keys, but this file holds a {kind}",
+                location=root,
+                code="not-a-mapping",
+            )
+        )
     return data, source
 
 
@@ -121,20 +129,35 @@ def check_version(data: dict[str, Any], source: SourceMap, *, required: bool = T
     if "sweepspec" not in data:
         if not required:
             return
-        raise SweepspecError(Problem(
-            f"missing the format version: add `sweepspec: {FORMAT_VERSION}` at the top",
-            path="sweepspec", location=source.locate(()), code="version"))
+        raise SweepspecError(
+            Problem(
+                f"missing the format version: add `sweepspec: {FORMAT_VERSION}` at the top",
+                path="sweepspec",
+                location=source.locate(()),
+                code="version",
+            )
+        )
     version = data["sweepspec"]
     where = source.locate(("sweepspec",))
     if isinstance(version, int) and not isinstance(version, bool) and version > FORMAT_VERSION:
-        raise SweepspecError(Problem(
-            f"this spec is format {version}, which needs a newer sweepspec "
-            f"(this one reads format {FORMAT_VERSION}); upgrade sweepspec",
-            path="sweepspec", location=where, code="version"))
+        raise SweepspecError(
+            Problem(
+                f"this spec is format {version}, which needs a newer sweepspec "
+                f"(this one reads format {FORMAT_VERSION}); upgrade sweepspec",
+                path="sweepspec",
+                location=where,
+                code="version",
+            )
+        )
     if version != FORMAT_VERSION or isinstance(version, bool):
-        raise SweepspecError(Problem(
-            f"the format version must be {FORMAT_VERSION}, but got {version!r}",
-            path="sweepspec", location=where, code="version"))
+        raise SweepspecError(
+            Problem(
+                f"the format version must be {FORMAT_VERSION}, but got {version!r}",
+                path="sweepspec",
+                location=where,
+                code="version",
+            )
+        )
 
 
 def _apply_extends(
@@ -146,27 +169,37 @@ def _apply_extends(
         return data, source
     where = source.locate(("extends",))
     if not isinstance(target, str) or not target:
-        raise SweepspecError(Problem("extends takes a path to a YAML file",
-                                     path="extends", location=where))
+        raise SweepspecError(
+            Problem("extends takes a path to a YAML file", path="extends", location=where)
+        )
     base_path = (base_dir / target).resolve()
     if str(base_path) in seen or len(seen) > MAX_EXTENDS_DEPTH:
-        raise SweepspecError(Problem(f"extends loops back to {target!r}",
-                                     path="extends", location=where, code="extends-cycle"))
+        raise SweepspecError(
+            Problem(
+                f"extends loops back to {target!r}",
+                path="extends",
+                location=where,
+                code="extends-cycle",
+            )
+        )
     if not base_path.is_file():
-        raise SweepspecError(Problem(f"extends names {target!r}, which is not a file",
-                                     path="extends", location=where, code="extends"))
+        raise SweepspecError(
+            Problem(
+                f"extends names {target!r}, which is not a file",
+                path="extends",
+                location=where,
+                code="extends",
+            )
+        )
     display = _display_path(base_path)
     base_data, base_source = _load_document(_read(base_path, Location(display)), display)
     base_data, base_source = _apply_extends(
-        base_data, base_source, base_path.parent, seen + (str(base_path),)
+        base_data, base_source, base_path.parent, (*seen, str(base_path))
     )
     from omegaconf import OmegaConf
 
-    merged = OmegaConf.to_container(
-        OmegaConf.merge(_omega(base_data), _omega(data)), resolve=False
-    )
-    assert isinstance(merged, dict)
-    return merged, base_source.merged(source)
+    merged = OmegaConf.to_container(OmegaConf.merge(_omega(base_data), _omega(data)), resolve=False)
+    return cast(dict[str, Any], merged), base_source.merged(source)
 
 
 def _display_path(path: Path) -> str:
@@ -195,23 +228,30 @@ def _apply_overrides(
         where = Location(f"override '{item}'")
         key, sep, _ = item.partition("=")
         if not sep or not re.fullmatch(r"[A-Za-z_][\w]*(\.[\w]+)*", key.strip()):
-            problems.append(Problem("an override is key.path=value, e.g. trials.num_samples=10",
-                                    location=where, code="override"))
+            problems.append(
+                Problem(
+                    "an override is key.path=value, e.g. trials.num_samples=10",
+                    location=where,
+                    code="override",
+                )
+            )
             continue
         try:
             patch = OmegaConf.from_dotlist([item])
             cfg = OmegaConf.merge(cfg, patch)
         except Exception as exc:  # omegaconf raises many types for bad dotlists
-            problems.append(Problem(f"cannot apply: {_first_line(exc)}", path=key,
-                                    location=where, code="override"))
+            problems.append(
+                Problem(
+                    f"cannot apply: {_first_line(exc)}", path=key, location=where, code="override"
+                )
+            )
             continue
         paths = [tuple(key.strip().split("."))]
         source = source.merged(SourceMap.single(where, paths + _subpaths(patch, paths[0])))
     if problems:
         raise SweepspecError(problems)
     merged = OmegaConf.to_container(cfg, resolve=False)
-    assert isinstance(merged, dict)
-    return merged, source
+    return cast(dict[str, Any], merged), source
 
 
 def _subpaths(patch: Any, prefix: KeyPath) -> list[KeyPath]:
@@ -254,13 +294,18 @@ def _check_interpolations(data: Any, path: KeyPath, source: SourceMap) -> list[P
             if name == "oc.env" and path in ENV_INTERPOLATION_KEYS:
                 continue
             if name == "oc.env":
-                msg = ("${oc.env:...} is allowed only in storage and tracking.mlflow.tracking_uri "
-                       "(credentials); pass other values as command-line overrides")
+                msg = (
+                    "${oc.env:...} is allowed only in storage and tracking.mlflow.tracking_uri "
+                    "(credentials); pass other values as command-line overrides"
+                )
             else:
-                msg = (f"the resolver {name!r} is not allowed; only references such as "
-                       "${objective.config.total_timesteps} are")
-            problems.append(Problem(msg, path=_dotted(path), location=source.locate(path),
-                                    code="interpolation"))
+                msg = (
+                    f"the resolver {name!r} is not allowed; only references such as "
+                    "${objective.config.total_timesteps} are"
+                )
+            problems.append(
+                Problem(msg, path=_dotted(path), location=source.locate(path), code="interpolation")
+            )
     return problems
 
 
@@ -289,11 +334,15 @@ def _resolve(data: dict[str, Any], source: SourceMap) -> dict[str, Any]:
     except OmegaConfBaseException as exc:
         key = str(getattr(exc, "full_key", "") or "")
         path: KeyPath = tuple(int(p) if p.isdigit() else p for p in re.split(r"[.\[\]]+", key) if p)
-        raise SweepspecError(Problem(f"interpolation failed: {_first_line(exc)}",
-                                     path=key, location=source.locate(path),
-                                     code="interpolation")) from None
-    assert isinstance(resolved, dict)
-    return resolved
+        raise SweepspecError(
+            Problem(
+                f"interpolation failed: {_first_line(exc)}",
+                path=key,
+                location=source.locate(path),
+                code="interpolation",
+            )
+        ) from None
+    return cast(dict[str, Any], resolved)
 
 
 def _has_interpolation(data: Any) -> bool:

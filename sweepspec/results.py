@@ -54,22 +54,33 @@ def _dominates(a: TrialRecord, b: TrialRecord, directions: Mapping[str, str]) ->
 def best_trials(records: Iterable[TrialRecord], directions: Mapping[str, str]) -> list[TrialRecord]:
     """The best COMPLETE trial (one metric) or the Pareto front (several). Pruned and failed
     trials never win, and neither does a trial without every metric finite."""
-    done = [r for r in records if r.state == "COMPLETE"
-            and all(_finite(r.metrics.get(m)) for m in directions)]
+    done = [
+        r
+        for r in records
+        if r.state == "COMPLETE" and all(_finite(r.metrics.get(m)) for m in directions)
+    ]
     if not done:
         return []
     if len(directions) == 1:
-        (name, mode), = directions.items()
+        ((name, mode),) = directions.items()
         pick = max if mode == "max" else min
         return [pick(done, key=lambda r: r.metrics[name])]
     return [r for r in done if not any(_dominates(o, r, directions) for o in done if o is not r)]
 
 
-def csv_columns(records: Sequence[TrialRecord], directions: Mapping[str, str],
-                param_paths: Sequence[str]) -> list[str]:
+def csv_columns(
+    records: Sequence[TrialRecord], directions: Mapping[str, str], param_paths: Sequence[str]
+) -> list[str]:
     others = sorted({k for r in records for k in r.metrics} - set(directions))
-    return (["trial_id", "state", *directions, *others,
-             *(f"params.{p}" for p in param_paths), "iterations", "duration_s"])
+    return [
+        "trial_id",
+        "state",
+        *directions,
+        *others,
+        *(f"params.{p}" for p in param_paths),
+        "iterations",
+        "duration_s",
+    ]
 
 
 def _cell(value: Any) -> Any:
@@ -80,16 +91,20 @@ def _cell(value: Any) -> Any:
     return value
 
 
-def trials_csv(records: Sequence[TrialRecord], directions: Mapping[str, str],
-               param_paths: Sequence[str]) -> str:
+def trials_csv(
+    records: Sequence[TrialRecord], directions: Mapping[str, str], param_paths: Sequence[str]
+) -> str:
     columns = csv_columns(records, directions, param_paths)
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(columns)
     for r in records:
-        row: dict[str, Any] = {"trial_id": r.trial_id, "state": r.state,
-                               "iterations": r.iterations,
-                               "duration_s": None if r.duration_s is None else round(r.duration_s, 3)}
+        row: dict[str, Any] = {
+            "trial_id": r.trial_id,
+            "state": r.state,
+            "iterations": r.iterations,
+            "duration_s": None if r.duration_s is None else round(r.duration_s, 3),
+        }
         row.update(r.metrics)
         row.update({f"params.{k}": v for k, v in r.params.items()})
         writer.writerow([_cell(row.get(c)) for c in columns])
@@ -104,28 +119,43 @@ def best_yaml(best: Sequence[TrialRecord], directions: Mapping[str, str]) -> str
         metric = ", ".join(f"{m}={r.metrics[m]}" for m in directions)
         head = f"# best trial {r.trial_id}: {metric}\n"
         return head + yaml.safe_dump(r.config, sort_keys=False)
-    front = [{"trial_id": r.trial_id, "metrics": {m: r.metrics[m] for m in directions},
-              "config": r.config} for r in best]
+    front = [
+        {
+            "trial_id": r.trial_id,
+            "metrics": {m: r.metrics[m] for m in directions},
+            "config": r.config,
+        }
+        for r in best
+    ]
     return f"# Pareto front: {len(front)} trial(s)\n" + yaml.safe_dump(front, sort_keys=False)
 
 
-def summary(records: Sequence[TrialRecord], directions: Mapping[str, str],
-            extra: Mapping[str, Any]) -> dict[str, Any]:
+def summary(
+    records: Sequence[TrialRecord], directions: Mapping[str, str], extra: Mapping[str, Any]
+) -> dict[str, Any]:
     counts = Counter(r.state for r in records)
     best = best_trials(records, directions)
     return {
         **extra,
         "trials": {s: counts.get(s, 0) for s in STATES},
         "directions": dict(directions),
-        "best": [{k: v for k, v in asdict(r).items() if k in ("trial_id", "metrics", "params")}
-                 for r in best],
-        "failed": [{"trial_id": r.trial_id, "error": r.error} for r in records
-                   if r.state == "FAILED"][:50],
+        "best": [
+            {k: v for k, v in asdict(r).items() if k in ("trial_id", "metrics", "params")}
+            for r in best
+        ],
+        "failed": [
+            {"trial_id": r.trial_id, "error": r.error} for r in records if r.state == "FAILED"
+        ][:50],
     }
 
 
-def write_results(path: Path, records: Sequence[TrialRecord], directions: Mapping[str, str],
-                  param_paths: Sequence[str], extra: Mapping[str, Any]) -> dict[str, Any]:
+def write_results(
+    path: Path,
+    records: Sequence[TrialRecord],
+    directions: Mapping[str, str],
+    param_paths: Sequence[str],
+    extra: Mapping[str, Any],
+) -> dict[str, Any]:
     """Write trials.csv, best.yaml and summary.json into the run directory ``path``."""
     from sweepspec.run.rundir import atomic_write
 

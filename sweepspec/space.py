@@ -158,7 +158,7 @@ def sample_value(param: Param, rng: random.Random) -> Any:
         if node.log:
             return math.exp(rng.uniform(math.log(low), math.log(high)))
         if node.step:
-            n = int(math.floor((high - low) / node.step + 1e-9))
+            n = math.floor((high - low) / node.step + 1e-9)
             return low + rng.randint(0, n) * node.step
         return rng.uniform(low, high)
     if isinstance(node, LogUniformDist):

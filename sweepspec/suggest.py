@@ -1,4 +1,4 @@
-""""Did you mean" suggestions for misspelt keys and names."""
+""" "Did you mean" suggestions for misspelt keys and names."""
 
 from __future__ import annotations
 

@@ -12,15 +12,24 @@ SIZE_PATTERN = r"^\s*\d+(\.\d+)?\s*([kKmMgGtT]i?[bB]|[bB])?\s*$"
 
 _DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "": 1.0}
 _SIZE_UNITS = {
-    "": 1, "b": 1,
-    "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
-    "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40,
+    "": 1,
+    "b": 1,
+    "kb": 10**3,
+    "mb": 10**6,
+    "gb": 10**9,
+    "tb": 10**12,
+    "kib": 2**10,
+    "mib": 2**20,
+    "gib": 2**30,
+    "tib": 2**40,
 }
 
 
 def _number(value: object, what: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ValueError(f"a {what} is a number or a string like {_EXAMPLES[what]}, but got {value!r}")
+        raise ValueError(
+            f"a {what} is a number or a string like {_EXAMPLES[what]}, but got {value!r}"
+        )
     if not math.isfinite(value) or value <= 0:
         raise ValueError(f"a {what} must be a positive finite number, but got {value!r}")
     return float(value)
@@ -47,7 +56,9 @@ def parse_size(value: object) -> int:
     if isinstance(value, str):
         m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([kKmMgGtT]i?[bB]|[bB])?\s*", value)
         if not m:
-            raise ValueError(f"a size is a number of bytes or a string like '4GB', but got {value!r}")
+            raise ValueError(
+                f"a size is a number of bytes or a string like '4GB', but got {value!r}"
+            )
         return int(_number(float(m.group(1)) * _SIZE_UNITS[(m.group(2) or "").lower()], "size"))
     return int(_number(value, "size"))
 

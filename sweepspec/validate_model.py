@@ -49,7 +49,10 @@ def _data_path(data: Any, loc: tuple[Any, ...]) -> tuple[KeyPath, Any, bool]:
     node = data
     complete = True
     for seg in loc:
-        if (isinstance(node, dict) and isinstance(seg, str) and seg in node) or (isinstance(node, list) and isinstance(seg, int) and 0 <= seg < len(node)):
+        if isinstance(node, dict) and isinstance(seg, str) and seg in node:
+            path.append(seg)
+            node = node[seg]
+        elif isinstance(node, list) and isinstance(seg, int) and 0 <= seg < len(node):
             path.append(seg)
             node = node[seg]
         elif _is_key_like(seg):
@@ -84,8 +87,9 @@ def _problem(err: Any, data: dict[str, Any], source: SourceMap) -> Problem:
         return Problem(f"unknown key {key!r}{hint}", _dotted(path), where, "unknown-key")
     if etype == "missing":
         missing = loc[-1]
-        return Problem(f"missing required key {missing!r}", _dotted((*path, missing)), where,
-                       "missing-key")
+        return Problem(
+            f"missing required key {missing!r}", _dotted((*path, missing)), where, "missing-key"
+        )
     if etype == "union_tag_invalid":
         return _bad_tag(err, path, node, source)
     return Problem(_message(err, path, node), _dotted(path), where, etype)
@@ -96,14 +100,22 @@ def _bad_tag(err: Any, path: KeyPath, node: Any, source: SourceMap) -> Problem:
     expected = re.findall(r"'([^']*)'", err.get("ctx", {}).get("expected_tags", ""))
     what = path[-1] if path else "value"
     if tag == "<not a mapping>":
-        return Problem(f"{what} is a mapping with a `type` key", _dotted(path),
-                       source.locate(path), "type")
+        return Problem(
+            f"{what} is a mapping with a `type` key", _dotted(path), source.locate(path), "type"
+        )
     if tag == "<missing>":
-        return Problem(f"{what} needs a type: one of {', '.join(expected)}",
-                       _dotted((*path, "type")), source.locate(path), "missing-key")
+        return Problem(
+            f"{what} needs a type: one of {', '.join(expected)}",
+            _dotted((*path, "type")),
+            source.locate(path),
+            "missing-key",
+        )
     return Problem(
         f"unknown {what} type {tag!r}{did_you_mean(tag, expected)}; one of {', '.join(expected)}",
-        _dotted((*path, "type")), source.locate((*path, "type")), "unknown-type")
+        _dotted((*path, "type")),
+        source.locate((*path, "type")),
+        "unknown-type",
+    )
 
 
 def _message(err: Any, path: KeyPath, node: Any) -> str:
@@ -142,7 +154,10 @@ def allowed_keys(loc: tuple[Any, ...], data: dict[str, Any] | None = None) -> li
 
 def _unwrap(tp: Any) -> Any:
     while True:
-        if isinstance(tp, typing.TypeAliasType if hasattr(typing, "TypeAliasType") else ()) or type(tp).__name__ == "TypeAliasType":
+        if (
+            isinstance(tp, typing.TypeAliasType if hasattr(typing, "TypeAliasType") else ())
+            or type(tp).__name__ == "TypeAliasType"
+        ):
             tp = tp.__value__
         elif typing.get_origin(tp) is typing.Annotated:
             tp = typing.get_args(tp)[0]

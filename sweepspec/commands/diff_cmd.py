@@ -53,7 +53,9 @@ def main(args: argparse.Namespace) -> int:
     for group in (*GROUPS, "other"):
         if group not in grouped:
             continue
-        note = " (a run of A cannot resume as B)" if group in ("space", "objective", "search") else ""
+        note = (
+            " (a run of A cannot resume as B)" if group in ("space", "objective", "search") else ""
+        )
         print(f"{group}{note}:")
         for path, text in grouped[group]:
             print(f"  {path}: {text}")

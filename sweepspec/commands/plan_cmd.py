@@ -48,7 +48,7 @@ def _compiled(loaded: object) -> list[str]:
     if spec.backend.type == "ray":
         from sweepspec.compile.ray_backend import describe_ray
 
-        return describe_ray(spec)
+        return list(describe_ray(spec))
     from sweepspec.compile.optuna_backend import compile_optuna
     from sweepspec.run.optuna_session import concurrency_for
 
@@ -58,11 +58,12 @@ def _compiled(loaded: object) -> list[str]:
         conc = f"{workers} worker process(es)"
     except Exception as exc:  # e.g. GPUs asked for but none here: plan still shows the rest
         conc = f"cannot run here: {exc}"
-    kwargs = ", ".join(f"{k}={v!r}" for k, v in plan.sampler_kwargs.items())
+    kwargs = "".join(f", {k}={v!r}" for k, v in plan.sampler_kwargs.items())
+    pruner_args = ", ".join(f"{k}={v!r}" for k, v in plan.pruner_kwargs.items())
     return [
         f"optuna study {plan.study_name!r}, directions {plan.directions}",
-        f"sampler optuna.samplers.{plan.sampler}(seed={spec.searcher.seed}{', ' if kwargs else ''}{kwargs})",
-        f"pruner optuna.pruners.{plan.pruner}({', '.join(f'{k}={v!r}' for k, v in plan.pruner_kwargs.items())})",
+        f"sampler optuna.samplers.{plan.sampler}(seed={spec.searcher.seed}{kwargs})",
+        f"pruner optuna.pruners.{plan.pruner}({pruner_args})",
         f"{len(plan.suggest)} sampled parameter(s), {len(plan.grid_points) or 1} grid point(s)",
         f"{plan.total_trials} trials, {conc}",
     ]
@@ -78,14 +79,18 @@ def _budget(loaded: object) -> list[str]:
     timeout = spec.trials.timeout
     if timeout:
         hours = total * timeout / 3600
-        lines.append(f"at most {hours:.1f} trial-hours ({total} x timeout "
-                     f"{format_duration(timeout)})" + (f", {hours * per.gpu:.1f} GPU-hours"
-                                                       if per.gpu else ""))
+        lines.append(
+            f"at most {hours:.1f} trial-hours ({total} x timeout "
+            f"{format_duration(timeout)})"
+            + (f", {hours * per.gpu:.1f} GPU-hours" if per.gpu else "")
+        )
     else:
         lines.append("no trials.timeout: the trial-hours are unbounded until trials run")
     if spec.stop.sweep.time_budget:
         lines.append(f"time budget {format_duration(spec.stop.sweep.time_budget)}")
     if spec.backend.type == "ray" and timeout and timeout < RAY_SHORT_TRIAL_S:
-        lines.append(f"warning: trials of under {RAY_SHORT_TRIAL_S:g} s rarely pay for Ray's "
-                     "start-up and per-trial overhead; backend: {type: optuna} runs them faster")
+        lines.append(
+            f"warning: trials of under {RAY_SHORT_TRIAL_S:g} s rarely pay for Ray's "
+            "start-up and per-trial overhead; backend: {type: optuna} runs them faster"
+        )
     return lines

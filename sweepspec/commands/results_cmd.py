@@ -22,16 +22,27 @@ def main(args: argparse.Namespace) -> int:
     directions = spec.objective.directions
     records = records_in_order(ledger)
     paths = [p.path for p in spec.sampled_params()]
-    data = write_results(rundir.path, records, directions, paths,
-                         {"name": spec.run_name, "backend": spec.backend.type,
-                          "num_samples": spec.trials.num_samples,
-                          "elapsed_s": meta.get("elapsed_s")})
+    data = write_results(
+        rundir.path,
+        records,
+        directions,
+        paths,
+        {
+            "name": spec.run_name,
+            "backend": spec.backend.type,
+            "num_samples": spec.trials.num_samples,
+            "elapsed_s": meta.get("elapsed_s"),
+        },
+    )
     if args.json:
         print(json.dumps(data, indent=2, default=str))
         return 0
     (metric, mode), *_ = directions.items()
-    done = [r for r in records if r.state == "COMPLETE" and isinstance(r.metrics.get(metric),
-                                                                      int | float)]
+    done = [
+        r
+        for r in records
+        if r.state == "COMPLETE" and isinstance(r.metrics.get(metric), int | float)
+    ]
     done.sort(key=lambda r: r.metrics[metric], reverse=mode == "max")
     front = {b.trial_id for b in best_trials(records, directions)}
     from rich.console import Console
@@ -45,8 +56,11 @@ def main(args: argparse.Namespace) -> int:
         table.add_column(p, justify="right")
     for r in done[: args.top]:
         mark = "*" if r.trial_id in front else ""
-        table.add_row(f"{r.trial_id}{mark}", *(_fmt(r.metrics.get(m)) for m in directions),
-                      *(_fmt(r.params.get(p)) for p in paths))
+        table.add_row(
+            f"{r.trial_id}{mark}",
+            *(_fmt(r.metrics.get(m)) for m in directions),
+            *(_fmt(r.params.get(p)) for p in paths),
+        )
     Console(file=sys.stdout).print(table)
     print(f"* best; files: {rundir.path}/trials.csv, best.yaml, summary.json")
     return 0

@@ -11,8 +11,14 @@ from sweepspec.run.progress import Progress
 __all__ = ["main", "run"]
 
 
-def run(spec_path: str, overrides: list[str], *, fresh: bool = False, warm_start: bool = False,
-        worker: bool = False) -> int:
+def run(
+    spec_path: str,
+    overrides: list[str],
+    *,
+    fresh: bool = False,
+    warm_start: bool = False,
+    worker: bool = False,
+) -> int:
     loaded = load_spec(spec_path, overrides)
     spec = loaded.spec
     progress = Progress(spec.run_name, spec.trials.num_samples, spec.objective.directions)
@@ -26,8 +32,9 @@ def run(spec_path: str, overrides: list[str], *, fresh: bool = False, warm_start
         runner = run_optuna
     progress.start()
     try:
-        outcome = runner(loaded, fresh=fresh, warm_start=warm_start, worker=worker,
-                         progress=progress)
+        outcome = runner(
+            loaded, fresh=fresh, warm_start=warm_start, worker=worker, progress=progress
+        )
     finally:
         progress.stop()
     progress.final(outcome.ledger, outcome.elapsed_s, outcome.reason)

@@ -22,19 +22,36 @@ def main(args: argparse.Namespace) -> int:
     counts = {s: ledger.count(s) for s in ("COMPLETE", "PRUNED", "FAILED", "RUNNING")}
     total = spec.trials.num_samples * max(1, len(_grid(loaded)))
     if args.json:
-        print(json.dumps({
-            "name": spec.run_name, "run_dir": str(rundir.path), "num_samples": total,
-            "trials": counts, "elapsed_s": meta.get("elapsed_s"),
-            "best": [{"trial_id": b.trial_id, "metrics": b.metrics, "params": b.params}
-                     for b in best],
-            "completed": {r.trial_id: {"params": r.params, "metrics": r.metrics}
-                          for r in ledger.records.values() if r.state == "COMPLETE"},
-        }, indent=2, default=str))
+        print(
+            json.dumps(
+                {
+                    "name": spec.run_name,
+                    "run_dir": str(rundir.path),
+                    "num_samples": total,
+                    "trials": counts,
+                    "elapsed_s": meta.get("elapsed_s"),
+                    "best": [
+                        {"trial_id": b.trial_id, "metrics": b.metrics, "params": b.params}
+                        for b in best
+                    ],
+                    "completed": {
+                        r.trial_id: {"params": r.params, "metrics": r.metrics}
+                        for r in ledger.records.values()
+                        if r.state == "COMPLETE"
+                    },
+                },
+                indent=2,
+                default=str,
+            )
+        )
         return 0
     done = ledger.finished
-    print(f"{spec.run_name}: {done}/{total} done "
-          f"({counts['COMPLETE']} complete, {counts['PRUNED']} pruned, {counts['FAILED']} failed), "
-          f"{counts['RUNNING']} running or queued; run time {format_duration(meta.get('elapsed_s', 0))}")
+    print(
+        f"{spec.run_name}: {done}/{total} done "
+        f"({counts['COMPLETE']} complete, {counts['PRUNED']} pruned, {counts['FAILED']} failed), "
+        f"{counts['RUNNING']} running or queued; "
+        f"run time {format_duration(meta.get('elapsed_s', 0))}"
+    )
     for b in best:
         shown = ", ".join(f"{m}={b.metrics.get(m)}" for m in directions)
         print(f"best: trial {b.trial_id}: {shown}")
@@ -42,7 +59,7 @@ def main(args: argparse.Namespace) -> int:
     return 0
 
 
-def _grid(loaded: object) -> list[object]:
+def _grid(loaded: object) -> list[dict[str, object]]:
     from sweepspec.compile.optuna_backend import _grid_points
 
     points = _grid_points(loaded.spec)  # type: ignore[attr-defined]

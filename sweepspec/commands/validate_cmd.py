@@ -23,8 +23,9 @@ def collect(paths: list[str]) -> tuple[list[Path], list[Problem]]:
         path = Path(raw)
         if path.is_dir():
             files += sorted(
-                p for p in path.rglob("*") if p.suffix in SUFFIXES and not p.name.startswith("_")
-                and p.is_file()
+                p
+                for p in path.rglob("*")
+                if p.suffix in SUFFIXES and not p.name.startswith("_") and p.is_file()
             )
         elif path.exists():
             files.append(path)
@@ -51,7 +52,9 @@ def main(args: argparse.Namespace) -> int:
         print(render_problems(problems, args.format), file=sys.stdout)
     if args.format == "text":
         bad = len({p.location.file for p in problems if p.location})
-        summary = f"{count} spec(s) checked, {bad} with errors" if problems else f"{count} spec(s) valid"
+        summary = (
+            f"{count} spec(s) checked, {bad} with errors" if problems else f"{count} spec(s) valid"
+        )
         print(summary, file=sys.stderr)
     if count == 0 and not problems:
         print("no spec files found", file=sys.stderr)

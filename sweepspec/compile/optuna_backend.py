@@ -98,49 +98,66 @@ def _suggest_spec(param: Param) -> SuggestSpec:
     node = param.node
     if isinstance(node, UniformDist):
         low, high = node.uniform
-        return SuggestSpec(param.path, "float", {"low": low, "high": high, "step": node.step,
-                                                  "log": node.log})
+        return SuggestSpec(
+            param.path, "float", {"low": low, "high": high, "step": node.step, "log": node.log}
+        )
     if isinstance(node, LogUniformDist):
         low, high = node.loguniform
         return SuggestSpec(param.path, "float", {"low": low, "high": high, "log": True})
     if isinstance(node, IntDist):
         low, high = node.int
-        return SuggestSpec(param.path, "int", {"low": low, "high": high,
-                                                "step": node.step or 1, "log": node.log})
+        return SuggestSpec(
+            param.path, "int", {"low": low, "high": high, "step": node.step or 1, "log": node.log}
+        )
     assert isinstance(node, ChoiceDist | GridDist)
     options = list(getattr(node, param.kind))
-    return SuggestSpec(param.path, "categorical",
-                       {"choices": [encode_choice(v) for v in options]}, options)
+    return SuggestSpec(
+        param.path, "categorical", {"choices": [encode_choice(v) for v in options]}, options
+    )
 
 
 def _pruner(spec: Spec) -> tuple[str, dict[str, Any], int | None]:
     sched = spec.scheduler
     if isinstance(sched, AshaScheduler):
-        return "SuccessiveHalvingPruner", {
-            "min_resource": sched.grace_period,
-            "reduction_factor": max(2, round(sched.reduction_factor)),
-            "min_early_stopping_rate": 0,
-        }, sched.max_t
+        return (
+            "SuccessiveHalvingPruner",
+            {
+                "min_resource": sched.grace_period,
+                "reduction_factor": max(2, round(sched.reduction_factor)),
+                "min_early_stopping_rate": 0,
+            },
+            sched.max_t,
+        )
     if isinstance(sched, HyperbandScheduler):
-        return "HyperbandPruner", {
-            "min_resource": 1, "max_resource": sched.max_t,
-            "reduction_factor": max(2, round(sched.reduction_factor)),
-        }, sched.max_t
+        return (
+            "HyperbandPruner",
+            {
+                "min_resource": 1,
+                "max_resource": sched.max_t,
+                "reduction_factor": max(2, round(sched.reduction_factor)),
+            },
+            sched.max_t,
+        )
     if isinstance(sched, MedianScheduler):
-        return "MedianPruner", {
-            "n_startup_trials": sched.min_samples_required,
-            "n_warmup_steps": math.ceil(sched.grace_period),
-        }, None
+        return (
+            "MedianPruner",
+            {
+                "n_startup_trials": sched.min_samples_required,
+                "n_warmup_steps": math.ceil(sched.grace_period),
+            },
+            None,
+        )
     return "NopPruner", {}, None
 
 
 def _grid_points(spec: Spec) -> list[dict[str, Any]]:
-    grids = [(p.path, list(p.node.grid)) for p in spec.grid_params()]
+    grids = [(p.path, list(getattr(p.node, "grid"))) for p in spec.grid_params()]
     if not grids:
         return [{}]
     names = [g[0] for g in grids]
-    return [dict(zip(names, combo, strict=True))
-            for combo in itertools.product(*(g[1] for g in grids))]
+    return [
+        dict(zip(names, combo, strict=True)) for combo in itertools.product(*(g[1] for g in grids))
+    ]
 
 
 def compile_optuna(spec: Spec, study_name: str | None = None) -> OptunaPlan:
@@ -150,10 +167,12 @@ def compile_optuna(spec: Spec, study_name: str | None = None) -> OptunaPlan:
     sampler = SAMPLERS[spec.searcher.type]
     sampler_kwargs: dict[str, Any] = dict(spec.searcher.options)
     if sampler == "GridSampler":
-        sampler_kwargs = {"search_space": {
-            path: s.kwargs["choices"] if s.method == "categorical" else _enumerate(s)
-            for path, s in suggest.items()
-        }}
+        sampler_kwargs = {
+            "search_space": {
+                path: s.kwargs["choices"] if s.method == "categorical" else _enumerate(s)
+                for path, s in suggest.items()
+            }
+        }
     pruner, pruner_kwargs, max_t = _pruner(spec)
     grid = _grid_points(spec)
     total = spec.trials.num_samples * len(grid)

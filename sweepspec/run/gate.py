@@ -13,25 +13,20 @@ the next one, so that every process on a study together runs exactly ``num_sampl
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import re
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Protocol
+from typing import Any
 
 from sweepspec.errors import Problem, SweepspecError
 from sweepspec.run.lease import FileMutex
+from sweepspec.run.rundir import RunDir
 
-__all__ = ["Gate", "PgAdvisoryGate", "advisory_key", "gate_for", "is_postgres_url"]
+__all__ = ["LocalGate", "PgAdvisoryGate", "advisory_key", "gate_for", "is_postgres_url"]
 
 GATE_TIMEOUT_S = 120.0
-
-
-class Gate(Protocol):
-    def __enter__(self) -> Any: ...
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None: ...
 
 
 def is_postgres_url(url: str | None) -> bool:
@@ -111,10 +106,8 @@ class PgAdvisoryGate:
 
     def close(self) -> None:
         if self._conn is not None:
-            try:
+            with contextlib.suppress(Exception):  # already broken
                 self._conn.close()
-            except Exception:  # already broken
-                pass
             self._conn = None
 
     def __enter__(self) -> PgAdvisoryGate:
@@ -134,12 +127,24 @@ class PgAdvisoryGate:
             self.local.release()
 
 
-def gate_for(storage_url: str | None, rundir_gate: Path, study_name: str = "",
-             timeout: float = GATE_TIMEOUT_S) -> Gate:
-    """The launch gate for a study: ``storage_url`` is the spec's storage when it is a URL
-    (``${oc.env:...}`` unresolved), None for the default journal; ``rundir_gate`` the local
-    lock file (``RunDir.gate``)."""
+class LocalGate(FileMutex):
+    """The journal/SQLite gate: a ``flock`` on ``<rundir>/gate.lock``."""
+
+    def close(self) -> None:
+        self.release()
+
+
+def gate_for(storage_url: str | None, rundir: RunDir, study_name: str | None = None,
+             timeout: float = GATE_TIMEOUT_S) -> LocalGate | PgAdvisoryGate:
+    """The launch gate of a study.
+
+    ``storage_url``: the spec's storage when it is a URL (``${oc.env:...}`` unresolved), None
+    for the default journal. ``study_name``: whose launches to serialize; None for a
+    database-wide lock (creating the schema and the study: concurrent creates race).
+    Call ``close()`` when done (drops the database connection).
+    """
     if is_postgres_url(storage_url):
         assert storage_url is not None
-        return PgAdvisoryGate(storage_url, study_name, rundir_gate, timeout)
-    return FileMutex(rundir_gate, timeout=timeout)
+        key = "*create*" if study_name is None else study_name
+        return PgAdvisoryGate(storage_url, key, rundir.gate, timeout)
+    return LocalGate(rundir.gate, timeout=timeout)

@@ -65,45 +65,65 @@ def _from_hyperopt(dist: BaseDistribution, value: Any) -> Any:
 class HyperoptSampler(BaseSampler):
     """hyperopt TPE as an Optuna sampler (single objective)."""
 
-    def __init__(self, seed: int | None = None, n_startup_jobs: int = 20, gamma: float = 0.25,
-                 n_EI_candidates: int = 24, prior_weight: float = 1.0) -> None:
+    def __init__(
+        self,
+        seed: int | None = None,
+        n_startup_jobs: int = 20,
+        gamma: float = 0.25,
+        n_EI_candidates: int = 24,
+        prior_weight: float = 1.0,
+    ) -> None:
         self._rng = np.random.default_rng(seed)
         self._random = RandomSampler(seed=seed)
         self._space = IntersectionSearchSpace()
-        self._kwargs = {"n_startup_jobs": n_startup_jobs, "gamma": gamma,
-                        "n_EI_candidates": n_EI_candidates, "prior_weight": prior_weight}
+        self._kwargs = {
+            "n_startup_jobs": n_startup_jobs,
+            "gamma": gamma,
+            "n_EI_candidates": n_EI_candidates,
+            "prior_weight": prior_weight,
+        }
 
     def reseed_rng(self) -> None:
         self._rng = np.random.default_rng()
         self._random.reseed_rng()
 
-    def infer_relative_search_space(self, study: Study, trial: FrozenTrial) -> dict[str, BaseDistribution]:
+    def infer_relative_search_space(
+        self, study: Study, trial: FrozenTrial
+    ) -> dict[str, BaseDistribution]:
         return {k: v for k, v in self._space.calculate(study).items() if not v.single()}
 
-    def sample_relative(self, study: Study, trial: FrozenTrial,
-                        search_space: dict[str, BaseDistribution]) -> dict[str, Any]:
+    def sample_relative(
+        self, study: Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]
+    ) -> dict[str, Any]:
         if not search_space:
             return {}
-        done = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-                if t.value is not None and all(k in t.params for k in search_space)]
+        done = [
+            t
+            for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+            if t.value is not None and all(k in t.params for k in search_space)
+        ]
         if len(done) < self._kwargs["n_startup_jobs"]:
             return {}  # hyperopt would draw at random anyway: let sample_independent do it
         return self._suggest(study, search_space, done)
 
-    def _suggest(self, study: Study, space: dict[str, BaseDistribution],
-                 done: list[FrozenTrial]) -> dict[str, Any]:
+    def _suggest(
+        self, study: Study, space: dict[str, BaseDistribution], done: list[FrozenTrial]
+    ) -> dict[str, Any]:
         from hyperopt import STATUS_OK, Domain, Trials, tpe
 
         sign = -1.0 if study.direction == StudyDirection.MAXIMIZE else 1.0
         domain = Domain(lambda _: 0.0, {k: _hp(k, d) for k, d in space.items()})
         trials = Trials()
         for tid, t in enumerate(done):
-            misc = {"tid": tid, "cmd": ("domain_attachment", "FMinIter_Domain"),
-                    "idxs": {k: [tid] for k in space},
-                    "vals": {k: [_to_hyperopt(d, t.params[k])] for k, d in space.items()}}
-            docs = trials.new_trial_docs([tid], [None],
-                                         [{"loss": sign * float(t.value), "status": STATUS_OK}],
-                                         [misc])
+            misc = {
+                "tid": tid,
+                "cmd": ("domain_attachment", "FMinIter_Domain"),
+                "idxs": {k: [tid] for k in space},
+                "vals": {k: [_to_hyperopt(d, t.params[k])] for k, d in space.items()},
+            }
+            docs = trials.new_trial_docs(
+                [tid], [None], [{"loss": sign * float(t.value or 0.0), "status": STATUS_OK}], [misc]
+            )
             for doc in docs:
                 doc["state"] = 2  # JOB_STATE_DONE
             trials.insert_trial_docs(docs)
@@ -114,8 +134,13 @@ class HyperoptSampler(BaseSampler):
         vals = new[0]["misc"]["vals"]
         return {k: _from_hyperopt(d, vals[k][0]) for k, d in space.items() if vals.get(k)}
 
-    def sample_independent(self, study: Study, trial: FrozenTrial, param_name: str,
-                           param_distribution: BaseDistribution) -> Any:
+    def sample_independent(
+        self,
+        study: Study,
+        trial: FrozenTrial,
+        param_name: str,
+        param_distribution: BaseDistribution,
+    ) -> Any:
         return self._random.sample_independent(study, trial, param_name, param_distribution)
 
 

@@ -16,9 +16,13 @@ def read_run(loaded: LoadedSpec) -> tuple[RunDir, Ledger, dict[str, Any]]:
     """(run directory, ledger, meta) of the spec's run; an error if it never ran."""
     rundir = RunDir.for_spec(loaded)
     if not rundir.exists():
-        raise SweepspecError(Problem(f"no run of {loaded.spec.run_name!r} yet (looked in "
-                                     f"{rundir.path}); start it with `sweepspec run`",
-                                     code="no-run"))
+        raise SweepspecError(
+            Problem(
+                f"no run of {loaded.spec.run_name!r} yet (looked in "
+                f"{rundir.path}); start it with `sweepspec run`",
+                code="no-run",
+            )
+        )
     meta = rundir.read_meta()
     if loaded.spec.backend.type == "ray":
         from sweepspec.run.ray_session import read_ray_ledger
@@ -40,7 +44,9 @@ def read_run(loaded: LoadedSpec) -> tuple[RunDir, Ledger, dict[str, Any]]:
     study = optuna.load_study(study_name=plan.study_name, storage=storage)
 
     def decode(params: dict[str, Any]) -> dict[str, Any]:
-        return {k: decode_choice(v, plan.suggest[k].options) if k in plan.suggest else v
-                for k, v in params.items()}
+        return {
+            k: decode_choice(v, plan.suggest[k].options) if k in plan.suggest else v
+            for k, v in params.items()
+        }
 
     return rundir, tally(study.get_trials(deepcopy=False), decode), meta

@@ -285,7 +285,7 @@ def _backend_class() -> type:
                    int(JournalOperation.CREATE_STUDY),
                    int(JournalOperation.SET_STUDY_USER_ATTR)}
 
-    class TellDurableBackend(JournalFileBackend):  # type: ignore[misc]
+    class TellDurableBackend(JournalFileBackend):
         def append_logs(self, logs: list[dict[str, Any]]) -> None:
             data = ("\n".join(_json.dumps(log, separators=(",", ":")) for log in logs)
                     + "\n").encode("utf-8")

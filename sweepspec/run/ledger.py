@@ -109,4 +109,6 @@ def tally(trials: Iterable[Any], decode: Any = dict) -> Ledger:
 
 
 def records_in_order(ledger: Ledger) -> Sequence[TrialRecord]:
-    return sorted(ledger.records.values(), key=lambda r: int(r.trial_id) if r.trial_id.isdigit() else 0)
+    return sorted(
+        ledger.records.values(), key=lambda r: int(r.trial_id) if r.trial_id.isdigit() else 0
+    )

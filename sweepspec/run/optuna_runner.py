@@ -26,7 +26,8 @@ from sweepspec.compile.optuna_backend import OptunaPlan, decode_choice
 from sweepspec.errors import Problem, SweepspecError
 from sweepspec.load import LoadedSpec
 from sweepspec.run.child import ChildTask, child_main
-from sweepspec.run.lease import FileMutex, Lease, is_alive
+from sweepspec.run.gate import LocalGate
+from sweepspec.run.lease import LEASE_SUFFIX, Lease, is_alive
 from sweepspec.run.ledger import Ledger, tally
 from sweepspec.run.rundir import RunDir
 from sweepspec.run.stops import TrialStopRule, decide_report
@@ -38,6 +39,14 @@ log = logging.getLogger("sweepspec")
 KILL_GRACE_S = 2.0
 MAX_REJECTIONS = 1000
 HOST = socket.gethostname()
+#: RDB storages (several machines): a driver stamps ``heartbeat`` (``time.time()``) on its
+#: running trials this often; another machine's RUNNING trial whose stamp is older than
+#: HEARTBEAT_GRACE_S is an orphan (its driver died). Clocks must agree to well under the grace.
+HEARTBEAT_S = 10.0
+HEARTBEAT_GRACE_S = 120.0
+HEARTBEAT_ATTR = "heartbeat"
+#: How often a running driver looks for trials orphaned by a dead driver.
+RECOVER_EVERY_S = 10.0
 
 
 @dataclass
@@ -74,7 +83,7 @@ class OptunaRunner:
 
     def __init__(self, loaded: LoadedSpec, rundir: RunDir, plan: OptunaPlan, study: Any,
                  func: Any, *, concurrency: int, gpu_slots: list[str] | None,
-                 progress: Any, elapsed_before: float = 0.0) -> None:
+                 progress: Any, elapsed_before: float = 0.0, gate: Any = None) -> None:
         self.loaded = loaded
         self.spec = loaded.spec
         self.rundir = rundir
@@ -90,7 +99,11 @@ class OptunaRunner:
         self.ctx = multiprocessing.get_context("fork")
         self.lease = Lease.acquire(rundir.workers)
         self.owner = f"{HOST}:{self.lease.owner_id}"
-        self.gate = FileMutex(rundir.gate, timeout=120)
+        # launches are serialized by this gate across every process on the study
+        # (sweepspec.run.gate: a flock, plus a PostgreSQL advisory lock for a postgres storage)
+        self.gate = gate if gate is not None else LocalGate(rundir.gate, timeout=120)
+        self.heartbeats = bool(self.spec.storage_is_url)
+        self._last_beat = self._last_recover = time.monotonic()
         self.started = time.monotonic()
         self.stopping: str | None = None
         self.best: float | None = None
@@ -102,6 +115,7 @@ class OptunaRunner:
             with self.gate:
                 self._recover_orphans()
             while True:
+                self._tick()
                 ledger = self._ledger()
                 self._check_stops(ledger)
                 if not self.running and (self.stopping or self._all_done(ledger)):
@@ -178,6 +192,8 @@ class OptunaRunner:
             trial.set_user_attr("logical", logical)
             trial.set_user_attr("attempt", attempt)
             trial.set_user_attr("owner", self.owner)
+            if self.heartbeats:
+                trial.set_user_attr(HEARTBEAT_ATTR, time.time())
         self._start(trial, logical, attempt, values)
         return True
 
@@ -424,9 +440,35 @@ class OptunaRunner:
         if not owner:
             return False  # asked but never started: only under the gate, so its asker died
         host, _, lease_id = str(owner).partition(":")
-        if host != HOST:
-            return True  # another machine: its RDB heartbeat decides (see docs/resume.md)
-        return is_alive(self.rundir.workers, lease_id)
+        if host == HOST and (self.rundir.workers / f"{lease_id}{LEASE_SUFFIX}").exists():
+            return is_alive(self.rundir.workers, lease_id)  # a driver of this run directory
+        if not self.heartbeats:
+            return host != HOST  # a journal is not shared across machines
+        # RDB: another machine, or another run directory on this one: the heartbeat decides
+        return heartbeat_fresh(t, time.time())
+
+    def _tick(self) -> None:
+        """Every few seconds: stamp our running trials' heartbeats (RDB storage) and re-queue
+        trials whose driver died meanwhile (else the budget waits for them forever)."""
+        now = time.monotonic()
+        if self.heartbeats and now - self._last_beat >= HEARTBEAT_S:
+            self._last_beat = now
+            self._beat()
+        if now - self._last_recover >= RECOVER_EVERY_S:
+            self._last_recover = now
+            with self.gate:
+                self._recover_orphans()
+
+    def _beat(self) -> None:
+        import optuna
+
+        stamp = time.time()
+        for r in list(self.running.values()):
+            try:
+                r.trial.set_user_attr(HEARTBEAT_ATTR, stamp)
+            except optuna.exceptions.UpdateFinishedTrialError:
+                log.warning("trial %s was failed by another driver (no heartbeat for %g s)",
+                            r.trial.number, HEARTBEAT_GRACE_S)
 
     def _interrupt(self) -> None:
         """Ctrl-C: stop the trials in flight and queue them to run again next time."""
@@ -443,6 +485,16 @@ class OptunaRunner:
             except Exception:  # best effort: the next run recovers orphans anyway
                 log.debug("could not re-queue trial %s", r.trial.number, exc_info=True)
         self.running.clear()
+
+
+def heartbeat_fresh(t: Any, now: float, grace: float = HEARTBEAT_GRACE_S) -> bool:
+    """Whether a RUNNING trial's driver stamped it within ``grace`` seconds of ``now`` (its
+    start time stands in for a trial that has no stamp yet)."""
+    stamp = t.user_attrs.get(HEARTBEAT_ATTR)
+    if not isinstance(stamp, int | float):
+        start = getattr(t, "datetime_start", None)
+        stamp = start.timestamp() if start is not None else 0.0
+    return now - float(stamp) <= grace
 
 
 def _is_waiting(t: Any) -> bool:

@@ -14,7 +14,7 @@ from sweepspec.compile.optuna_backend import OptunaPlan, compile_optuna, encode_
 from sweepspec.errors import Problem, SweepspecError
 from sweepspec.load import LoadedSpec
 from sweepspec.results import write_results
-from sweepspec.run.lease import FileMutex
+from sweepspec.run.gate import gate_for
 from sweepspec.run.ledger import Ledger, records_in_order
 from sweepspec.run.rundir import RunDir, changed_sections, fingerprint
 from sweepspec.spec.checks import mask_url
@@ -188,22 +188,29 @@ def run_optuna(loaded: LoadedSpec, *, fresh: bool = False, warm_start: bool = Fa
         study_name = f"{spec.run_name}-{time.strftime('%Y%m%d-%H%M%S')}"
     meta = rundir.read_meta() if rundir.exists() else rundir.create(loaded, study_name)
     plan = compile_optuna(spec, study_name=meta.get("study_name", study_name))
-    with FileMutex(rundir.gate, timeout=120):
-        study = open_study(loaded, rundir, plan, create=not worker)
-        if old is not None and warm_start:
-            from sweepspec.run.warm_start import warm_start_from
+    url = spec.storage if spec.storage_is_url else None
+    create_gate = gate_for(url, rundir)  # database-wide: concurrent schema/study creates race
+    try:
+        with create_gate:
+            study = open_study(loaded, rundir, plan, create=not worker)
+            if old is not None and warm_start:
+                from sweepspec.run.warm_start import warm_start_from
 
-            warm_start_from(old, loaded, plan, study)
-        _enqueue_try_first(loaded, plan, study)
+                warm_start_from(old, loaded, plan, study)
+            _enqueue_try_first(loaded, plan, study)
+    finally:
+        create_gate.close()
     func = load_objective(spec.objective.function, loaded.base_dir)
     concurrency, slots = concurrency_for(spec)
     runner = OptunaRunner(loaded, rundir, plan, study, func, concurrency=concurrency,
                           gpu_slots=slots, progress=progress,
-                          elapsed_before=float(meta.get("elapsed_s", 0.0)))
+                          elapsed_before=float(meta.get("elapsed_s", 0.0)),
+                          gate=gate_for(url, rundir, plan.study_name))
     started = time.monotonic()
     try:
         outcome = runner.run()
     finally:
+        runner.gate.close()
         ledger = runner._ledger()
         meta["elapsed_s"] = float(meta.get("elapsed_s", 0.0)) + time.monotonic() - started
         rundir.write_meta(meta)

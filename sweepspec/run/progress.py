@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Mapping
 from typing import Any
 
 from sweepspec.units import format_duration
@@ -14,8 +15,15 @@ __all__ = ["Progress"]
 class Progress:
     """Counts, best so far, elapsed and ETA."""
 
-    def __init__(self, name: str, total: int, directions: dict[str, str], *,
-                 live: bool | None = None, stream: Any = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        total: int,
+        directions: Mapping[str, str],
+        *,
+        live: bool | None = None,
+        stream: Any = None,
+    ) -> None:
         self.name = name
         self.total = total
         self.directions = directions
@@ -45,9 +53,11 @@ class Progress:
         done = ledger.finished
         if self._done_at_start is None:
             self._done_at_start = done
-        counts = (f"{done}/{self.total} done ({ledger.count('COMPLETE')} complete, "
-                  f"{ledger.count('PRUNED')} pruned, {ledger.count('FAILED')} failed), "
-                  f"{running} running")
+        counts = (
+            f"{done}/{self.total} done ({ledger.count('COMPLETE')} complete, "
+            f"{ledger.count('PRUNED')} pruned, {ledger.count('FAILED')} failed), "
+            f"{running} running"
+        )
         best = self._best(ledger)
         rate_done = done - self._done_at_start
         since = time.monotonic() - self._started
@@ -64,7 +74,7 @@ class Progress:
             return ""
         if len(self.directions) > 1:
             return f", Pareto front {len(best)}"
-        (name, _), = self.directions.items()
+        ((name, _),) = self.directions.items()
         return f", best {name}={best[0].metrics[name]:.6g} (trial {best[0].trial_id})"
 
     def update(self, ledger: Any, elapsed: float, running: int) -> None:
@@ -72,9 +82,14 @@ class Progress:
             self._last = time.monotonic()
             self._status.update(self._line(ledger, elapsed, running))
 
-    def trial_done(self, trial_id: str, state: str, metrics: dict[str, Any], error: str | None) -> None:
-        shown = ", ".join(f"{k}={v:.6g}" if isinstance(v, float) else f"{k}={v}"
-                          for k, v in metrics.items() if k in self.directions)
+    def trial_done(
+        self, trial_id: str, state: str, metrics: dict[str, Any], error: str | None
+    ) -> None:
+        shown = ", ".join(
+            f"{k}={v:.6g}" if isinstance(v, float) else f"{k}={v}"
+            for k, v in metrics.items()
+            if k in self.directions
+        )
         detail = f" {shown}" if shown else ""
         if error:
             detail += f" ({error.splitlines()[0][:200]})"

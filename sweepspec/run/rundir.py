@@ -87,7 +87,9 @@ class RunDir:
         try:
             data = json.loads(self.meta_path.read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
-            raise SweepspecError(Problem(f"cannot read {self.meta_path}: {exc}", code="io")) from None
+            raise SweepspecError(
+                Problem(f"cannot read {self.meta_path}: {exc}", code="io")
+            ) from None
         if not isinstance(data, dict):
             raise SweepspecError(Problem(f"{self.meta_path} is damaged", code="io"))
         return data
@@ -101,8 +103,9 @@ class RunDir:
             (self.path / "trials").mkdir(parents=True, exist_ok=True)
             self.workers.mkdir(exist_ok=True)
         except OSError as exc:
-            raise SweepspecError(Problem(
-                f"cannot create the run directory {self.path}: {exc.strerror}", code="io")) from None
+            raise SweepspecError(
+                Problem(f"cannot create the run directory {self.path}: {exc.strerror}", code="io")
+            ) from None
         atomic_write(self.path / "spec.yaml", loaded.text)
         resolved = yaml.safe_dump(loaded.spec.dump(), sort_keys=False)
         atomic_write(self.path / "spec.resolved.yaml", resolved)
@@ -141,5 +144,6 @@ def atomic_write(path: Path, text: str) -> None:
         os.replace(tmp, path)
     except OSError as exc:
         tmp.unlink(missing_ok=True)
-        raise SweepspecError(Problem(f"cannot write {path}: {exc.strerror or exc}",
-                                     code="io")) from None
+        raise SweepspecError(
+            Problem(f"cannot write {path}: {exc.strerror or exc}", code="io")
+        ) from None

@@ -24,10 +24,10 @@ class TrialStopRule:
     @classmethod
     def from_spec(cls, spec: Spec, max_t: int | None) -> TrialStopRule:
         directions = spec.objective.directions
-        rules = []
+        rules: list[tuple[str, str, float]] = []
         for name, threshold in spec.stop.trial.items():
             if isinstance(threshold, dict):
-                (op, value), = threshold.items()
+                ((op, value),) = threshold.items()
             else:
                 op = "<=" if directions.get(name) == "min" else ">="
                 value = threshold
@@ -39,8 +39,12 @@ class TrialStopRule:
             v = values.get(name)
             if not isinstance(v, int | float) or isinstance(v, bool) or not math.isfinite(v):
                 continue
-            if ((op == ">=" and v >= limit) or (op == "<=" and v <= limit)
-                    or (op == ">" and v > limit) or (op == "<" and v < limit)):
+            if (
+                (op == ">=" and v >= limit)
+                or (op == "<=" and v <= limit)
+                or (op == ">" and v > limit)
+                or (op == "<" and v < limit)
+            ):
                 return True
         return False
 
@@ -55,8 +59,15 @@ def progress_step(time_attr: str, iterations: int, elapsed: float, metrics: dict
     return int(value) if isinstance(value, int | float) and math.isfinite(value) else iterations
 
 
-def decide_report(plan: Any, rule: TrialStopRule, trial: Any, iterations: int, elapsed: float,
-                  metrics: dict[str, Any], new: dict[str, Any]) -> str:
+def decide_report(
+    plan: Any,
+    rule: TrialStopRule,
+    trial: Any,
+    iterations: int,
+    elapsed: float,
+    metrics: dict[str, Any],
+    new: dict[str, Any],
+) -> str:
     """Tell the pruner about a report and answer ``continue``, ``prune`` or ``stop``."""
     step = progress_step(rule.time_attr, iterations, elapsed, metrics)
     values = {**metrics, "training_iteration": iterations, "time_total_s": elapsed}
@@ -67,8 +78,12 @@ def decide_report(plan: Any, rule: TrialStopRule, trial: Any, iterations: int, e
     if plan.pruner == "NopPruner" or len(plan.metric_names) != 1:
         return "continue"
     value = new.get(plan.metric_names[0])
-    if (not isinstance(value, int | float) or isinstance(value, bool) or not math.isfinite(value)
-            or step <= rule.last_step.get(trial.number, -1)):
+    if (
+        not isinstance(value, int | float)
+        or isinstance(value, bool)
+        or not math.isfinite(value)
+        or step <= rule.last_step.get(trial.number, -1)
+    ):
         return "continue"  # NaN or a repeated step is never shown to the pruner
     rule.last_step[trial.number] = step
     trial.report(float(value), step)

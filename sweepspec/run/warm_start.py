@@ -20,11 +20,19 @@ def distribution(s: SuggestSpec) -> Any:
     import optuna.distributions as d
 
     if s.method == "float":
-        return d.FloatDistribution(s.kwargs["low"], s.kwargs["high"], log=s.kwargs.get("log", False),
-                                   step=s.kwargs.get("step"))
+        return d.FloatDistribution(
+            s.kwargs["low"],
+            s.kwargs["high"],
+            log=s.kwargs.get("log", False),
+            step=s.kwargs.get("step"),
+        )
     if s.method == "int":
-        return d.IntDistribution(s.kwargs["low"], s.kwargs["high"], log=s.kwargs.get("log", False),
-                                 step=s.kwargs.get("step", 1))
+        return d.IntDistribution(
+            s.kwargs["low"],
+            s.kwargs["high"],
+            log=s.kwargs.get("log", False),
+            step=s.kwargs.get("step", 1),
+        )
     return d.CategoricalDistribution(s.kwargs["choices"])
 
 
@@ -40,9 +48,11 @@ def _old_trials(old_dir: Path, loaded: Any) -> list[Any]:
     else:
         storage = JournalStorage(JournalFileBackend(str(old_dir / "study.journal")))
     study = optuna.load_study(study_name=meta["study_name"], storage=storage)
-    return [t for t in study.get_trials(deepcopy=False,
-                                        states=(optuna.trial.TrialState.COMPLETE,))
-            if not t.user_attrs.get("rejected") and not t.user_attrs.get("warm")]
+    return [
+        t
+        for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+        if not t.user_attrs.get("rejected") and not t.user_attrs.get("warm")
+    ]
 
 
 def warm_start_from(old_dir: Path, loaded: Any, plan: OptunaPlan, study: Any) -> int:
@@ -69,9 +79,14 @@ def warm_start_from(old_dir: Path, loaded: Any, plan: OptunaPlan, study: Any) ->
             params[name], dists[name] = value, dist
         if not fits or not params:
             continue
-        study.add_trial(optuna.trial.create_trial(
-            params=params, distributions=dists, values=list(t.values),
-            user_attrs={"warm": True, "warm_from": t.number}))
+        study.add_trial(
+            optuna.trial.create_trial(
+                params=params,
+                distributions=dists,
+                values=list(t.values),
+                user_attrs={"warm": True, "warm_from": t.number},
+            )
+        )
         copied += 1
     log.warning("warm start: %d trial(s) of the old run fit the new space", copied)
     print(f"warm start: the searcher learns from {copied} trial(s) of the old run", flush=True)

@@ -26,7 +26,8 @@ class RayBackend(SpecModel):
     type: Literal["ray"] = Field(description="ray")
     address: str | None = Field(
         None,
-        description='null or "local" starts Ray here; "auto" or "ray://head:10001" joins a cluster.',
+        description='null or "local" starts Ray here; "auto" or "ray://head:10001" joins '
+        "a cluster.",
     )
     dashboard: bool = Field(False, description="Start Ray's dashboard with a local Ray.")
 

@@ -66,8 +66,12 @@ def _check_names(expr: Expr, known: set[str], path: KeyPath, report: _Report, wh
     for name in sorted(expr.names()):
         if name not in known:
             hint = did_you_mean(name, known)
-            report.add(path, f"{what} refers to {name!r}, which is not a parameter{hint} "
-                       f"(at column {columns.get(name, 1)})", "unknown-name")
+            report.add(
+                path,
+                f"{what} refers to {name!r}, which is not a parameter{hint} "
+                f"(at column {columns.get(name, 1)})",
+                "unknown-name",
+            )
 
 
 def _check_expressions(spec: Spec, params: list[Param], report: _Report) -> dict[str, Expr]:
@@ -87,14 +91,14 @@ def _check_expressions(spec: Spec, params: list[Param], report: _Report) -> dict
         _check_names(expr, param_paths - {p.path}, path, report, "the condition")
     known = set(param_paths)
     for key, text in spec.derived.items():
-        path: KeyPath = ("derived", key)
+        dpath: KeyPath = ("derived", key)
         if not re.fullmatch(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*", key):
-            report.add(path, f"a derived name is a dotted identifier, but got {key!r}")
+            report.add(dpath, f"a derived name is a dotted identifier, but got {key!r}")
         if key in param_paths:
-            report.add(path, f"{key!r} is already a parameter of the space", "duplicate-name")
-        expr = _parse(text, path, report)
+            report.add(dpath, f"{key!r} is already a parameter of the space", "duplicate-name")
+        expr = _parse(text, dpath, report)
         if expr is not None:
-            _check_names(expr, known, path, report, "the derived value")
+            _check_names(expr, known, dpath, report, "the derived value")
         known.add(key)
     for i, text in enumerate(spec.constraints):
         expr = _parse(text, ("constraints", i), report)
@@ -115,15 +119,19 @@ def _check_condition_cycles(
             for nxt in deps.get(node, ()):
                 if nxt == start and start not in reported:
                     reported.add(start)
-                    report.add((*_space_path(start), "when"),
-                               f"the conditions of {start!r} and {node!r} depend on each other",
-                               "condition-cycle")
+                    report.add(
+                        (*_space_path(start), "when"),
+                        f"the conditions of {start!r} and {node!r} depend on each other",
+                        "condition-cycle",
+                    )
                 elif nxt not in seen:
                     seen.add(nxt)
                     stack.append(nxt)
 
 
-def _flatten(entry: Mapping[str, Any], params: set[str], prefix: str = "") -> Iterator[tuple[str, Any]]:
+def _flatten(
+    entry: Mapping[str, Any], params: set[str], prefix: str = ""
+) -> Iterator[tuple[str, Any]]:
     for key, value in entry.items():
         path = f"{prefix}{key}"
         if isinstance(value, Mapping) and path not in params:
@@ -158,8 +166,9 @@ def _check_try_first(
             path: KeyPath = ("try_first", i, *key.split("."))
             param = by_path.get(key)
             if param is None:
-                report.add(path, f"{key!r} is not a parameter{did_you_mean(key, by_path)}",
-                           "unknown-name")
+                report.add(
+                    path, f"{key!r} is not a parameter{did_you_mean(key, by_path)}", "unknown-name"
+                )
                 continue
             problem = in_domain(param, value)
             if problem:
@@ -170,9 +179,12 @@ def _check_objective(spec: Spec, report: _Report) -> None:
     directions = spec.objective.directions
     for key in spec.stop.sweep.target or {}:
         if key not in directions:
-            report.add(("stop", "sweep", "target", key),
-                       f"target names {key!r}, which is not an optimised metric"
-                       f"{did_you_mean(key, directions)}", "unknown-metric")
+            report.add(
+                ("stop", "sweep", "target", key),
+                f"target names {key!r}, which is not an optimised metric"
+                f"{did_you_mean(key, directions)}",
+                "unknown-metric",
+            )
 
 
 def _finite_size(param: Param) -> int | None:
@@ -192,20 +204,29 @@ def _check_searcher(spec: Spec, params: list[Param], report: _Report) -> None:
     for key in spec.searcher.options:
         if key not in allowed:
             names = ", ".join(sorted(allowed)) or "none"
-            report.add(("searcher", "options", key),
-                       f"searcher {kind!r} takes no option {key!r}{did_you_mean(key, allowed)}; "
-                       f"its options: {names}", "unknown-option")
+            report.add(
+                ("searcher", "options", key),
+                f"searcher {kind!r} takes no option {key!r}{did_you_mean(key, allowed)}; "
+                f"its options: {names}",
+                "unknown-option",
+            )
     if spec.objective.is_multi and kind not in MULTI_OBJECTIVE_SEARCHERS:
-        report.add(("searcher", "type"),
-                   f"searcher {kind!r} optimises one metric, but objective.metrics has "
-                   f"{len(spec.objective.directions)}; use one of "
-                   f"{', '.join(sorted(MULTI_OBJECTIVE_SEARCHERS))}", "multi-objective")
+        report.add(
+            ("searcher", "type"),
+            f"searcher {kind!r} optimises one metric, but objective.metrics has "
+            f"{len(spec.objective.directions)}; use one of "
+            f"{', '.join(sorted(MULTI_OBJECTIVE_SEARCHERS))}",
+            "multi-objective",
+        )
     if kind == "grid":
         for p in params:
             if not p.is_fixed and _finite_size(p) is None:
-                report.add((*_space_path(p.path),),
-                           f"searcher 'grid' needs a finite space, but {p.path!r} is continuous "
-                           "(give it a step, or use choice/grid)", "grid")
+                report.add(
+                    (*_space_path(p.path),),
+                    f"searcher 'grid' needs a finite space, but {p.path!r} is continuous "
+                    "(give it a step, or use choice/grid)",
+                    "grid",
+                )
     total = 1
     for p in spec.grid_params():
         total *= _finite_size(p) or 1
@@ -216,24 +237,35 @@ def _check_searcher(spec: Spec, params: list[Param], report: _Report) -> None:
 def _check_scheduler(spec: Spec, params: list[Param], report: _Report) -> None:
     sched = spec.scheduler
     if sched.type == "pbt" and spec.backend.type != "ray":
-        report.add(("scheduler", "type"),
-                   "pbt needs the ray backend (backend: {type: ray}): it moves checkpoints "
-                   "between running trials, which Optuna's pruners cannot do", "backend")
+        report.add(
+            ("scheduler", "type"),
+            "pbt needs the ray backend (backend: {type: ray}): it moves checkpoints "
+            "between running trials, which Optuna's pruners cannot do",
+            "backend",
+        )
     if sched.type != "fifo" and spec.objective.is_multi:
-        report.add(("scheduler", "type"),
-                   f"scheduler {sched.type!r} ranks trials by one metric, but objective.metrics "
-                   "has several; use fifo", "multi-objective")
+        report.add(
+            ("scheduler", "type"),
+            f"scheduler {sched.type!r} ranks trials by one metric, but objective.metrics "
+            "has several; use fifo",
+            "multi-objective",
+        )
     if sched.time_attr in spec.objective.directions:
-        report.add(("scheduler", "time_attr"),
-                   f"time_attr {sched.time_attr!r} is the optimised metric; it must be a "
-                   "progress counter such as training_iteration", "time-attr")
+        report.add(
+            ("scheduler", "time_attr"),
+            f"time_attr {sched.time_attr!r} is the optimised metric; it must be a "
+            "progress counter such as training_iteration",
+            "time-attr",
+        )
     if sched.type == "pbt" and sched.mutations:
         sampled = {p.path for p in params if not p.is_fixed}
         for i, name in enumerate(sched.mutations):
             if name not in sampled:
-                report.add(("scheduler", "mutations", i),
-                           f"{name!r} is not a sampled parameter{did_you_mean(name, sampled)}",
-                           "unknown-name")
+                report.add(
+                    ("scheduler", "mutations", i),
+                    f"{name!r} is not a sampled parameter{did_you_mean(name, sampled)}",
+                    "unknown-name",
+                )
 
 
 def mask_url(url: str) -> str:
@@ -246,28 +278,43 @@ def _inline_password(url: str) -> bool:
         password = urlsplit(url).password
     except ValueError:
         return False
-    return bool(password) and not password.startswith("${")
+    return password is not None and password != "" and not password.startswith("${")
 
 
 def _check_storage(spec: Spec, report: _Report) -> None:
     if spec.storage_is_url:
         scheme = spec.storage.split("://", 1)[0]
         if spec.backend.type != "optuna":
-            report.add(("storage",), "a database URL is a storage for the optuna backend; the "
-                       "ray backend takes a directory", "storage")
+            report.add(
+                ("storage",),
+                "a database URL is a storage for the optuna backend; the "
+                "ray backend takes a directory",
+                "storage",
+            )
         elif scheme not in RDB_SCHEMES:
-            report.add(("storage",), f"unsupported storage scheme {scheme!r}; use a directory "
-                       f"or one of {', '.join(RDB_SCHEMES)}", "storage")
+            report.add(
+                ("storage",),
+                f"unsupported storage scheme {scheme!r}; use a directory "
+                f"or one of {', '.join(RDB_SCHEMES)}",
+                "storage",
+            )
         if _inline_password(spec.storage):
-            report.add(("storage",), f"the URL {mask_url(spec.storage)} has an inline password; "
-                       "write it as ${oc.env:PGPASSWORD} so it stays out of files", "secret")
+            report.add(
+                ("storage",),
+                f"the URL {mask_url(spec.storage)} has an inline password; "
+                "write it as ${oc.env:PGPASSWORD} so it stays out of files",
+                "secret",
+            )
     elif "\x00" in spec.storage or not spec.storage.strip():
         report.add(("storage",), "storage must be a directory path or a database URL")
     mlflow = spec.tracking.mlflow if spec.tracking else None
     if mlflow is not None and _inline_password(mlflow.tracking_uri):
-        report.add(("tracking", "mlflow", "tracking_uri"),
-                   f"the URL {mask_url(mlflow.tracking_uri)} has an inline password; write it "
-                   "as ${oc.env:MLFLOW_TRACKING_PASSWORD}", "secret")
+        report.add(
+            ("tracking", "mlflow", "tracking_uri"),
+            f"the URL {mask_url(mlflow.tracking_uri)} has an inline password; write it "
+            "as ${oc.env:MLFLOW_TRACKING_PASSWORD}",
+            "secret",
+        )
 
 
 _ = Location  # re-exported for type checkers of callers

@@ -16,9 +16,30 @@ Mode = Literal["max", "min"]
 # Running these as an "objective" would run arbitrary commands; a spec naming them is refused.
 FORBIDDEN_MODULES = frozenset(
     {
-        "os", "posix", "nt", "sys", "subprocess", "builtins", "shutil", "socket", "ctypes",
-        "importlib", "pickle", "marshal", "runpy", "code", "codeop", "pty", "multiprocessing",
-        "signal", "webbrowser", "pathlib", "io", "tempfile", "logging", "asyncio",
+        "os",
+        "posix",
+        "nt",
+        "sys",
+        "subprocess",
+        "builtins",
+        "shutil",
+        "socket",
+        "ctypes",
+        "importlib",
+        "pickle",
+        "marshal",
+        "runpy",
+        "code",
+        "codeop",
+        "pty",
+        "multiprocessing",
+        "signal",
+        "webbrowser",
+        "pathlib",
+        "io",
+        "tempfile",
+        "logging",
+        "asyncio",
     }
 )
 

@@ -23,14 +23,20 @@ SEARCHER_OPTIONS: dict[str, frozenset[str]] = {
     ),
     "hyperopt": frozenset({"n_startup_jobs", "n_EI_candidates", "gamma", "prior_weight"}),
     "cmaes": frozenset(
-        {"sigma0", "n_startup_trials", "consider_pruned_trials", "popsize", "inc_popsize",
-         "use_separable_cma", "with_margin", "lr_adapt"}
+        {
+            "sigma0",
+            "n_startup_trials",
+            "consider_pruned_trials",
+            "popsize",
+            "inc_popsize",
+            "use_separable_cma",
+            "with_margin",
+            "lr_adapt",
+        }
     ),
     "gp": frozenset({"n_startup_trials", "deterministic_objective"}),
     "qmc": frozenset({"qmc_type", "scramble"}),
-    "nsga2": frozenset(
-        {"population_size", "mutation_prob", "crossover_prob", "swapping_prob"}
-    ),
+    "nsga2": frozenset({"population_size", "mutation_prob", "crossover_prob", "swapping_prob"}),
 }
 
 MULTI_OBJECTIVE_SEARCHERS = frozenset({"random", "grid", "tpe", "gp", "qmc", "nsga2"})

@@ -63,9 +63,7 @@ class _Dist(SpecModel):
 class UniformDist(_Dist):
     """A float drawn uniformly from [low, high] (or log-uniformly with ``log: true``)."""
 
-    uniform: list[float] = Field(
-        min_length=2, max_length=2, description="[low, high], low < high."
-    )
+    uniform: list[float] = Field(min_length=2, max_length=2, description="[low, high], low < high.")
     step: float | None = Field(None, gt=0, description="Discretisation step: low, low+step, ...")
     log: bool = Field(False, description="Sample on a log scale (needs 0 < low).")
 
@@ -117,9 +115,7 @@ class IntDist(_Dist):
         if self.log and self.step not in (None, 1):
             raise ValueError("int with log: true takes no step")
         if self.step is not None and (high - low) % self.step:
-            raise ValueError(
-                f"int range [{low}, {high}] is not a multiple of step {self.step}"
-            )
+            raise ValueError(f"int range [{low}, {high}] is not a multiple of step {self.step}")
         return self
 
 
@@ -195,7 +191,7 @@ class _MissingDist(SpecModel):
         )
 
 
-SpaceNode = TypeAliasType(
+SpaceNode = TypeAliasType(  # type: ignore[misc]  # mypy cannot follow the recursion
     "SpaceNode",
     Annotated[
         Union[  # noqa: UP007
@@ -206,7 +202,7 @@ SpaceNode = TypeAliasType(
             Annotated[GridDist, Tag("dist:grid")],
             Annotated[ValueLeaf, Tag("dist:value")],
             Annotated[_MissingDist, Tag("dist:missing")],
-            Annotated[dict[ParamName, "SpaceNode"], Tag("group")],
+            Annotated[dict[ParamName, "SpaceNode"], Tag("group")],  # type: ignore[misc]
             Annotated[FixedValue, Tag("fixed")],
         ],
         Discriminator(_space_tag),
@@ -229,7 +225,9 @@ class Param:
 
     @property
     def is_fixed(self) -> bool:
-        return not isinstance(self.node, UniformDist | LogUniformDist | IntDist | ChoiceDist | GridDist)
+        return not isinstance(
+            self.node, UniformDist | LogUniformDist | IntDist | ChoiceDist | GridDist
+        )
 
     @property
     def fixed_value(self) -> Any:
