@@ -49,7 +49,7 @@ def _data_path(data: Any, loc: tuple[Any, ...]) -> tuple[KeyPath, Any, bool]:
     node = data
     complete = True
     for seg in loc:
-        if isinstance(node, dict) and isinstance(seg, str) and seg in node:
+        if isinstance(node, dict) and isinstance(seg, str) and seg in node:  # noqa: SIM114 (separate for mypy narrowing)
             path.append(seg)
             node = node[seg]
         elif isinstance(node, list) and isinstance(seg, int) and 0 <= seg < len(node):

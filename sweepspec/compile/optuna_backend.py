@@ -151,7 +151,7 @@ def _pruner(spec: Spec) -> tuple[str, dict[str, Any], int | None]:
 
 
 def _grid_points(spec: Spec) -> list[dict[str, Any]]:
-    grids = [(p.path, list(getattr(p.node, "grid"))) for p in spec.grid_params()]
+    grids = [(p.path, list(getattr(p.node, "grid"))) for p in spec.grid_params()]  # noqa: B009 (mypy: node is a union)
     if not grids:
         return [{}]
     names = [g[0] for g in grids]
