@@ -24,6 +24,7 @@ __all__ = ["concurrency_for", "open_study", "resolve_env", "run_optuna", "write_
 log = logging.getLogger("sweepspec")
 FP_ATTR = "sweepspec:fingerprint"
 TRY_FIRST_ATTR = "sweepspec:try_first_enqueued"
+SESSIONS_ATTR = "sweepspec:sessions"  # processes that opened the study so far (run or worker)
 
 
 def resolve_env(url: str) -> str:
@@ -45,7 +46,7 @@ def _storage(spec: Any, rundir: RunDir) -> Any:
         return open_journal_storage(rundir.journal)
     import optuna
 
-    url = resolve_env(spec.storage)
+    url = sqlalchemy_url(resolve_env(spec.storage))
     kwargs: dict[str, Any] = {}
     if url.startswith("sqlite"):
         kwargs["engine_kwargs"] = {"connect_args": {"timeout": 60}}
@@ -57,6 +58,16 @@ def _storage(spec: Any, rundir: RunDir) -> Any:
         raise SweepspecError(Problem(f"cannot open the storage {mask_url(spec.storage)}: "
                                      f"{str(exc).splitlines()[0][:300]}", "storage",
                                      code="storage")) from None
+
+
+def sqlalchemy_url(url: str) -> str:
+    """Name the installed driver: SQLAlchemy 2.1 maps a bare ``postgresql://`` to psycopg 3,
+    while sweepspec[postgres] installs psycopg2."""
+    import importlib.util
+
+    if re.match(r"postgres(ql)?://", url) and importlib.util.find_spec("psycopg") is None:
+        return re.sub(r"^postgres(ql)?://", "postgresql+psycopg2://", url)
+    return url
 
 
 def open_study(loaded: LoadedSpec, rundir: RunDir, plan: OptunaPlan, *, create: bool) -> Any:
@@ -82,9 +93,14 @@ def open_study(loaded: LoadedSpec, rundir: RunDir, plan: OptunaPlan, *, create: 
         raise _changed(changed_sections(old, fp))
     if [d.name.lower() for d in study.directions] != plan.directions:
         raise _changed(["objective"])
+    # called under the create gate: each process that opens the study gets its own number
+    session = int(study.user_attrs.get(SESSIONS_ATTR, 0))
+    study.set_user_attr(SESSIONS_ATTR, session + 1)
     seed = loaded.spec.searcher.seed
     if seed is not None and plan.sampler not in ("QMCSampler", "GridSampler"):
-        seed = seed + n_existing  # never replay the startup points of an earlier session
+        # never replay the startup points of an earlier session, nor those of a worker that
+        # opened the study at the same count (same seed: the same points, duplicated trials)
+        seed = seed + n_existing + 100_003 * session
     study.sampler = plan.build_sampler(seed)
     study.pruner = plan.build_pruner()
     return study
