@@ -42,7 +42,20 @@ def load_objective(target: str, base_dir: Path) -> Objective:
     origin = getattr(func, "__module__", "") or ""
     if origin.split(".")[0] in FORBIDDEN_MODULES or getattr(func, "__module__", None) == "builtins":
         raise _fail(f"refusing to run {target!r}: it resolves to {origin}.{name}")
+    _preload_heavy_modules()
     return func  # type: ignore[no-any-return]
+
+
+def _preload_heavy_modules() -> None:
+    """Import, once in the driver, what every trial would otherwise import for itself.
+
+    Trials are forked from the driver, so a module imported here is free in every trial.
+    torch's first optimizer imports ``torch._dynamo`` (seconds): do it before the fork."""
+    if "torch" in sys.modules:
+        try:
+            importlib.import_module("torch._dynamo")
+        except Exception:  # an optional speed-up: a torch build without it is fine
+            pass
 
 
 def _load_file(path: Path) -> Any:
