@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import importlib.util
 import sys
@@ -52,10 +53,9 @@ def _preload_heavy_modules() -> None:
     Trials are forked from the driver, so a module imported here is free in every trial.
     torch's first optimizer imports ``torch._dynamo`` (seconds): do it before the fork."""
     if "torch" in sys.modules:
-        try:
+        # an optional speed-up: a torch build without it is fine
+        with contextlib.suppress(Exception):
             importlib.import_module("torch._dynamo")
-        except Exception:  # an optional speed-up: a torch build without it is fine
-            pass
 
 
 def _load_file(path: Path) -> Any:
