@@ -149,7 +149,7 @@ def check_version(data: dict[str, Any], source: SourceMap, *, required: bool = T
                 code="version",
             )
         )
-    if version != FORMAT_VERSION or isinstance(version, bool):
+    if type(version) is not int or version != FORMAT_VERSION:  # not True, not 1.0
         raise SweepspecError(
             Problem(
                 f"the format version must be {FORMAT_VERSION}, but got {version!r}",

@@ -38,6 +38,10 @@ def _number(value: object, what: str) -> float:
 _EXAMPLES = {"duration": "'90s', '30m' or '2h'", "size": "'512MB' or '4GB'"}
 
 
+def _shown(value: str) -> str:
+    return repr(value) if len(value) <= 40 else repr(value[:37] + "...")
+
+
 def parse_duration(value: object) -> float:
     """Seconds in ``value``: a number of seconds or ``<number><ms|s|m|h|d>``."""
     if isinstance(value, str):
@@ -45,7 +49,7 @@ def parse_duration(value: object) -> float:
         if not m:
             raise ValueError(
                 f"a duration is a number of seconds or a string like '90s', '30m' or '2h', "
-                f"but got {value!r}"
+                f"but got {_shown(value)}"
             )
         return _number(float(m.group(1)) * _DURATION_UNITS[m.group(2) or ""], "duration")
     return _number(value, "duration")
@@ -57,7 +61,7 @@ def parse_size(value: object) -> int:
         m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([kKmMgGtT]i?[bB]|[bB])?\s*", value)
         if not m:
             raise ValueError(
-                f"a size is a number of bytes or a string like '4GB', but got {value!r}"
+                f"a size is a number of bytes or a string like '4GB', but got {_shown(value)}"
             )
         return int(_number(float(m.group(1)) * _SIZE_UNITS[(m.group(2) or "").lower()], "size"))
     return int(_number(value, "size"))

@@ -129,8 +129,13 @@ def _message(err: Any, path: KeyPath, node: Any) -> str:
         return f"{msg}, but got a {_kind(node)}"
     if err["type"] == "literal_error" and isinstance(node, str):
         expected = re.findall(r"'([^']*)'", msg)
-        return f"{msg}, but got {node!r}{did_you_mean(node, expected)}"
-    return f"{msg}, but got {node!r}"
+        return f"{msg}, but got {_shown(node)}{did_you_mean(node, expected)}"
+    return f"{msg}, but got {_shown(node)}"
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def _kind(value: Any) -> str:

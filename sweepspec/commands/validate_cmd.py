@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+import traceback
 from pathlib import Path
 
 from sweepspec.errors import Location, Problem, SweepspecError, render_problems
@@ -40,6 +42,8 @@ def validate_paths(paths: list[str]) -> tuple[int, list[Problem]]:
         try:
             load_spec(file)
         except SweepspecError as exc:
+            if os.environ.get("SWEEPSPEC_DEBUG") == "1":
+                traceback.print_exception(exc)  # SWEEPSPEC_DEBUG=1 shows every traceback
             problems += exc.problems
     return len(files), problems
 

@@ -145,6 +145,7 @@ def gate_for(storage_url: str | None, rundir: RunDir, study_name: str | None = N
     """
     if is_postgres_url(storage_url):
         assert storage_url is not None
-        key = "*create*" if study_name is None else study_name
-        return PgAdvisoryGate(storage_url, key, rundir.gate, timeout)
+        if study_name is None:  # a worker joining must not hold up the launches of the others
+            return PgAdvisoryGate(storage_url, "*create*", rundir.path / "create.lock", timeout)
+        return PgAdvisoryGate(storage_url, study_name, rundir.gate, timeout)
     return LocalGate(rundir.gate, timeout=timeout)

@@ -80,6 +80,8 @@ def tally(trials: Iterable[Any], decode: Any = dict) -> Ledger:
         if "requeue_of" in attrs:
             ledger.requeued.add(int(attrs["requeue_of"]))
         state = _state(t)
+        if state == "FAIL" and "logical" not in attrs:
+            continue  # asked, never started (its driver died first): its re-queue stands in
         logical = str(attrs.get("logical", t.number))
         if state == "WAITING" and "logical" not in attrs:
             ledger.in_flight.add(f"waiting-{t.number}")  # try_first / grid point, not yet run

@@ -27,6 +27,7 @@ from sweepspec.errors import Problem, SweepspecError
 from sweepspec.load import LoadedSpec
 from sweepspec.run.child import ChildTask, child_main
 from sweepspec.run.gate import LocalGate
+from sweepspec.run.journal import journal_version
 from sweepspec.run.lease import LEASE_SUFFIX, Lease, is_alive
 from sweepspec.run.ledger import Ledger, tally
 from sweepspec.run.rundir import RunDir
@@ -80,6 +81,8 @@ class _Running:
 
 class OptunaRunner:
     """Drives one sweep on an Optuna study until its budget is used or it is stopped."""
+
+    _ledger_memo: tuple[int, Ledger] | None = None  # (journal version, its ledger)
 
     def __init__(self, loaded: LoadedSpec, rundir: RunDir, plan: OptunaPlan, study: Any,
                  func: Any, *, concurrency: int, gpu_slots: list[str] | None,
@@ -144,7 +147,13 @@ class OptunaRunner:
         return self.elapsed_before + time.monotonic() - self.started
 
     def _ledger(self) -> Ledger:
-        return tally(self.study.get_trials(deepcopy=False), self._decode_params)
+        trials = self.study.get_trials(deepcopy=False)
+        version = journal_version(self.study._storage)  # several calls a loop: tally once
+        if version is not None and self._ledger_memo and self._ledger_memo[0] == version:
+            return self._ledger_memo[1]
+        ledger = tally(trials, self._decode_params)
+        self._ledger_memo = (version, ledger) if version is not None else None
+        return ledger
 
     def _all_done(self, ledger: Ledger) -> bool:
         return ledger.finished >= self.plan.total_trials and not ledger.in_flight

@@ -57,7 +57,8 @@ def _parse(text: str, path: KeyPath, report: _Report) -> Expr | None:
     try:
         return parse_expr(text)
     except ExprError as exc:
-        report.add(path, f"{exc.message} (at column {exc.col} of {text!r})", "expression")
+        shown = text if len(text) <= 80 else text[:77] + "..."  # a 10 kB expression stays out
+        report.add(path, f"{exc.message} (at column {exc.col} of {shown!r})", "expression")
         return None
 
 

@@ -93,12 +93,19 @@ def popen(tmp_path: Path, *args: str) -> subprocess.Popen[bytes]:
                             start_new_session=True)
 
 
-def kill_group(proc: subprocess.Popen[bytes], sig: int = signal.SIGKILL) -> None:
+def kill_group(proc: subprocess.Popen[bytes], sig: int = signal.SIGKILL) -> str:
+    """Send ``sig`` to the process group of ``proc``; wait for it; its stderr."""
     try:
         os.killpg(proc.pid, sig)
     except ProcessLookupError:
         pass
-    proc.wait(timeout=30)
+    return finish(proc)
+
+
+def finish(proc: subprocess.Popen[bytes], timeout: float = 30) -> str:
+    """Wait for ``proc`` (started by :func:`popen`); its stderr."""
+    _, err = proc.communicate(timeout=timeout)
+    return err.decode("utf-8", "replace")
 
 
 def run_dir(tmp_path: Path, name: str) -> Path:

@@ -1,0 +1,499 @@
+"""The driver side of the ray backend: the searcher adapter (:class:`SpecSearch`), PBT that
+stays inside the space (:class:`SpecPBT`), the stopper (:class:`SpecStopper`) and the callback
+that keeps the run's exactly-once ledger (:class:`SweepCallback`). Imports Ray Tune and Optuna;
+never imported by trial workers (they load only :mod:`sweepspec.run.ray_trainable`).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import statistics
+import sys
+import time
+import warnings
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from ray.tune import Callback
+from ray.tune.schedulers import PopulationBasedTraining
+from ray.tune.schedulers.pbt import _explore
+from ray.tune.search.optuna import OptunaSearch
+from ray.tune.stopper import Stopper
+
+from sweepspec.compile.optuna_backend import encode_choice
+from sweepspec.compile.ray_backend import SpecSpace, is_finite_number
+from sweepspec.errors import Problem, SweepspecError
+from sweepspec.run.ray_trainable import (
+    ITERATIONS_KEY,
+    TrialFailed,
+    active_values,
+    json_metrics,
+    record_from,
+)
+from sweepspec.run.stops import TrialStopRule
+
+__all__ = ["SpecPBT", "SpecSearch", "SpecStopper", "SweepCallback", "stopped_state"]
+
+MAX_REJECTIONS = 1000
+SHORT_TRIAL_S = 2.0
+SHORT_TRIAL_AFTER = 4
+
+
+# -- trial outcomes ----------------------------------------------------------------
+
+
+def stopped_state(plan: Any, result: Mapping[str, Any]) -> str:
+    """A trial that Ray stopped at ``result``: COMPLETE when a ``stop.trial`` rule or the
+    scheduler's ``max_t`` was reached (it ran its full length), else PRUNED."""
+    rule = TrialStopRule(list(plan.stop_trial), None, plan.time_attr)
+    if rule.reached(rule_values(result)):
+        return "COMPLETE"
+    step = result.get(plan.time_attr)
+    if plan.max_t is not None and is_finite_number(step) and step >= plan.max_t:
+        return "COMPLETE"
+    return "PRUNED"
+
+
+def rule_values(result: Mapping[str, Any]) -> dict[str, Any]:
+    """``training_iteration`` counts the objective's reports (not our final extra report)."""
+    values = dict(result)
+    if ITERATIONS_KEY in result:
+        values["training_iteration"] = result[ITERATIONS_KEY]
+    return values
+
+
+# -- searcher ---------------------------------------------------------------------------
+
+
+class SpecSearch(OptunaSearch):
+    """``OptunaSearch`` over :class:`SpecSpace` with the Optuna backend's sampler.
+
+    On top of Ray's adapter: configs that break a constraint are rejected here (told to the
+    sampler as the Optuna backend does, then asked again), grid values are enqueued evenly,
+    results without a finite metric never reach the sampler, and a trial that the scheduler
+    stopped early is told as PRUNED (Ray's adapter would tell its partial value as COMPLETE).
+    """
+
+    def __init__(self, plan: Any, seed: int | None) -> None:
+        import optuna
+
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        self._plan = plan
+        self._grid_counts = [0] * len(plan.optuna.grid_points)
+        self._seen_iteration: dict[str, int] = {}
+        points = [{k: encode_choice(v) for k, v in p.items()} for p in plan.try_first]
+        super().__init__(
+            space=SpecSpace(plan.optuna),
+            metric=plan.metric,
+            mode=plan.mode,
+            points_to_evaluate=points or None,
+            sampler=plan.optuna.build_sampler(seed),
+            study_name=plan.optuna.study_name,
+        )
+
+    @property
+    def study(self) -> Any:
+        return self._ot_study
+
+    def suggest(self, trial_id: str) -> dict[str, Any] | None:
+        import optuna
+
+        study = self._ot_study
+        plan = self._plan.optuna
+        waiting = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.WAITING,))
+        if not waiting and plan.grid_points:
+            self._enqueue_grid_point()
+        space = plan.space
+        for _ in range(MAX_REJECTIONS):
+            ot_trial = study.ask()
+            values = self._space.sample(ot_trial)
+            fixed = space.fixed_values(values)
+            violated = space.violated({**fixed, **values})
+            if not violated:
+                break
+            self._reject(ot_trial, violated)
+        else:
+            raise SweepspecError(Problem(
+                f"the searcher proposed {MAX_REJECTIONS} configs in a row that break the "
+                "constraints; loosen them or narrow the space", "constraints",
+                code="infeasible"))
+        self._ot_trials[trial_id] = ot_trial
+        self._count_grid(values)
+        return {**fixed, **values}
+
+    def _reject(self, ot_trial: Any, violated: list[int]) -> None:
+        import optuna
+
+        ot_trial.set_user_attr("rejected", [int(i) for i in violated])
+        ot_trial.set_constraint("sweepspec", float(len(violated)))
+        worst = self._worst_values()
+        if worst is None:
+            self._ot_study.tell(ot_trial, state=optuna.trial.TrialState.FAIL)
+        else:
+            self._ot_study.tell(ot_trial, worst)
+
+    def _worst_values(self) -> list[float] | None:
+        import optuna
+
+        done = [t for t in self._ot_study.get_trials(
+            deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+            if not t.user_attrs.get("rejected") and t.values]
+        if not done:
+            return None
+        worst = []
+        for i, direction in enumerate(self._plan.optuna.directions):
+            vals = [t.values[i] for t in done]
+            worst.append(min(vals) if direction == "maximize" else max(vals))
+        return worst
+
+    def _grid_key(self, point: Mapping[str, Any]) -> tuple[Any, ...]:
+        return tuple(json.dumps(point.get(k), sort_keys=True, default=str)
+                     for k in sorted(self._plan.optuna.grid_points[0]))
+
+    def _enqueue_grid_point(self) -> None:
+        plan = self._plan.optuna
+        i = self._grid_counts.index(min(self._grid_counts))
+        point = plan.grid_points[i]
+        encoded = {k: plan.suggest[k].kwargs["choices"][plan.suggest[k].options.index(v)]
+                   for k, v in point.items()}
+        self._ot_study.enqueue_trial(encoded, user_attrs={"grid": True})
+
+    def _count_grid(self, values: Mapping[str, Any]) -> None:
+        points = self._plan.optuna.grid_points
+        if not points:
+            return
+        keys = [self._grid_key(p) for p in points]
+        key = self._grid_key(values)
+        if key in keys:
+            self._grid_counts[keys.index(key)] += 1
+
+    def on_trial_result(self, trial_id: str, result: dict[str, Any]) -> None:
+        self._seen_iteration[trial_id] = int(result.get("training_iteration", 0))
+        metric = self._plan.single_metric
+        if metric is None or not is_finite_number(result.get(metric)):
+            return
+        if trial_id in self._ot_trials:
+            super().on_trial_result(trial_id, result)
+
+    def on_trial_complete(self, trial_id: str, result: dict[str, Any] | None = None,
+                          error: bool = False) -> None:
+        seen = self._seen_iteration.pop(trial_id, None)
+        if trial_id not in self._ot_trials or trial_id in self._completed_trials:
+            return
+        if result is not None and not error:
+            stopped = int(result.get("training_iteration", 0)) != seen
+            if stopped and stopped_state(self._plan, result) == "PRUNED":
+                result = None  # OptunaSearch tells a result-less, error-less trial as PRUNED
+            elif not all(is_finite_number(result.get(m)) for m in self._plan.directions):
+                result, error = None, True
+        super().on_trial_complete(trial_id, result=result, error=error)
+
+    def add_warm_trials(self, trials: Iterable[tuple[dict[str, Any], list[float]]]) -> int:
+        """``--warm-start``: old (params, values) that fit the space, told before any trial."""
+        import optuna
+
+        from sweepspec.run.warm_start import distribution
+
+        plan = self._plan.optuna
+        copied = 0
+        for params, values in trials:
+            if len(values) != len(plan.directions):
+                continue
+            kept, dists = {}, {}
+            fits = True
+            for name, value in params.items():
+                s = plan.suggest.get(name)
+                if s is None:
+                    continue
+                dist = distribution(s)
+                try:
+                    fits = dist._contains(dist.to_internal_repr(value))
+                except (ValueError, TypeError):
+                    fits = False
+                if not fits:
+                    break
+                kept[name], dists[name] = value, dist
+            if not fits or not kept:
+                continue
+            self._ot_study.add_trial(optuna.trial.create_trial(
+                params=kept, distributions=dists, values=list(values),
+                user_attrs={"warm": True}))
+            copied += 1
+        return copied
+
+
+# -- scheduler and stopper --------------------------------------------------------------
+
+
+class _NoSearchAlg:
+    """A view of the TuneController without its search algorithm: Ray's PBT refuses any
+    searcher, but ours only picks the initial population (mutations stay PBT's)."""
+
+    search_alg = None
+
+    def __init__(self, controller: Any) -> None:
+        self._controller = controller
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._controller, name)
+
+
+class SpecPBT(PopulationBasedTraining):
+    """PBT whose mutations stay inside the space: values are clipped to their bounds (and
+    steps), only parameters present in the donor's config mutate, and a perturbed config
+    that breaks a constraint is drawn again (after 100 tries, the donor's config is kept)."""
+
+    def __init__(self, plan: Any, **kwargs: Any) -> None:
+        self._spec_plan = plan
+        super().__init__(hyperparam_mutations=plan.build_mutations(), **kwargs)
+
+    def on_trial_add(self, tune_controller: Any, trial: Any) -> None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # num_to_keep advice: ours keeps 4
+            super().on_trial_add(_NoSearchAlg(tune_controller), trial)
+
+    def _get_new_config(self, trial: Any, trial_to_clone: Any) -> tuple[dict[str, Any], Any]:
+        clone = trial_to_clone.config
+        mutations = {k: v for k, v in self._hyperparam_mutations.items() if k in clone}
+        space = self._spec_plan.space
+        for _ in range(100):
+            new, ops = _explore(clone, mutations, self._resample_probability,
+                                self._perturbation_factors, self._custom_explore_fn)
+            self._clip(new)
+            values = active_values(self._spec_plan, new)
+            if not space.violated({**space.fixed_values(values), **values}):
+                return new, ops
+        return copy.deepcopy(clone), {}
+
+    def _clip(self, config: dict[str, Any]) -> None:
+        for path, s in self._spec_plan.optuna.suggest.items():
+            if path not in config or s.method == "categorical":
+                continue
+            low, high = s.kwargs["low"], s.kwargs["high"]
+            v = min(high, max(low, config[path]))
+            step = s.kwargs.get("step")
+            if step:
+                v = min(high, low + round((v - low) / step) * step)
+            config[path] = round(v) if s.method == "int" else float(v)
+
+
+class SpecStopper(Stopper):
+    """``stop.trial`` thresholds (any comparison, not only Ray's ``>=``), and the whole-sweep
+    stops: ``stop.sweep.target`` and ``trials.max_failed`` (told by the driver's callback)."""
+
+    def __init__(self, plan: Any) -> None:
+        self.rule = TrialStopRule(list(plan.stop_trial), None, plan.time_attr)
+        self.target = dict(plan.target) if plan.target else None
+        self.directions = dict(plan.directions)
+        self.max_failed = plan.max_failed
+        self.max_t = plan.max_t
+        self.time_attr = plan.time_attr
+        self.failed = 0
+        self.reason: str | None = None
+
+    def __call__(self, trial_id: str, result: dict[str, Any]) -> bool:
+        values = rule_values(result)
+        hit = self.rule.reached(values)
+        step = result.get(self.time_attr)
+        full = hit or bool(result.get("done")) or (
+            self.max_t is not None and is_finite_number(step) and step >= self.max_t)
+        if self.target and full and self.reason is None and self._target_reached(result):
+            self.reason = "target"
+        return hit
+
+    def _target_reached(self, result: Mapping[str, Any]) -> bool:
+        assert self.target is not None
+        for name, value in self.target.items():
+            v = result.get(name)
+            if not is_finite_number(v):
+                return False
+            if (v < value) if self.directions.get(name, "max") == "max" else (v > value):
+                return False
+        return True
+
+    def note_failure(self) -> None:
+        self.failed += 1
+        if self.max_failed is not None and self.failed >= self.max_failed and not self.reason:
+            self.reason = f"max_failed: {self.failed} trials failed"
+
+    def stop_all(self) -> bool:
+        return self.reason is not None
+
+
+# -- the driver's callback --------------------------------------------------------------
+
+
+class SweepCallback(Callback):  # type: ignore[misc]
+    """Writes ``ledger.jsonl`` (exactly once per trial), drives the progress display and
+    tells the stopper about failures. Runs in the driver."""
+
+    def __init__(self, plan: Any, ledger_file: Any, stopper: Any, progress: Any,
+                 elapsed_before: float) -> None:
+        self.plan = plan
+        self.file = ledger_file
+        self.stopper = stopper
+        self.progress = progress
+        self.elapsed_before = elapsed_before
+        self.started_at = time.monotonic()
+        self.ledger = ledger_file.ledger()
+        self.ended = set(ledger_file.ends())
+        self.started = {e["ray_id"] for e in ledger_file.events()}
+        self.ids = {e["ray_id"]: str(e.get("trial_id", e["ray_id"]))
+                    for e in ledger_file.events()}
+        self.stopped: dict[str, dict[str, Any]] = {}
+        self.recoveries: dict[str, int] = {}
+        self.durations: list[float] = []
+        self.warned = False
+        self.last_update = 0.0
+
+    def __getstate__(self) -> dict[str, Any]:  # saved in tuner.pkl: no live objects
+        state = dict(self.__dict__)
+        state["progress"] = None
+        return state
+
+    # -- helpers --
+
+    def _tid(self, trial: Any) -> str:
+        if trial.trial_id in self.ids:
+            return self.ids[trial.trial_id]
+        head = str(getattr(trial, "experiment_tag", "") or "").split("_", 1)[0]
+        tid = str(int(head) - 1) if head.isdigit() else trial.trial_id
+        if tid in self.ids.values():
+            tid = trial.trial_id
+        self.ids[trial.trial_id] = tid
+        return tid
+
+    def _params(self, trial: Any) -> dict[str, Any]:
+        values = active_values(self.plan, trial.config)
+        return {p.path: values[p.path] for p in self.plan.space.sampled if p.path in values}
+
+    def _user_metrics(self, result: dict[str, Any]) -> dict[str, Any]:
+        from ray.tune.result import AUTO_RESULT_KEYS
+
+        skip = {*AUTO_RESULT_KEYS, "done", "trial_id", "experiment_tag", "should_checkpoint",
+                "__duplicate__", ITERATIONS_KEY}
+        return json_metrics({k: v for k, v in result.items() if k not in skip
+                             and not k.startswith("sweepspec_")})
+
+    def _end(self, trial: Any, state: str, error: str | None) -> None:
+        if trial.trial_id in self.ended:
+            return
+        self.ended.add(trial.trial_id)
+        result = dict(trial.last_result or {})
+        metrics = self._user_metrics(result) if state != "FAILED" or result else {}
+        values = active_values(self.plan, trial.config)
+        duration = result.get("time_total_s")
+        item = {
+            "event": "end", "ray_id": trial.trial_id, "trial_id": self._tid(trial),
+            "state": state, "metrics": metrics, "params": self._params(trial),
+            "config": self.plan.space.build_config(values),
+            "iterations": int(result.get(ITERATIONS_KEY, result.get(
+                "training_iteration", 0)) or 0),
+            "duration_s": round(float(duration), 3) if duration is not None else None,
+            "attempts": 1 + self.recoveries.get(trial.trial_id, 0),
+            "error": error,
+        }
+        self.file.append(item, sync=True)
+        tid = item["trial_id"]
+        self.ledger.records[tid] = record_from(item, tid)
+        self.ledger.in_flight.discard(tid)
+        if state == "FAILED":
+            self.stopper.note_failure()
+        elif duration is not None:
+            self.durations.append(float(duration))
+            self._maybe_warn_short()
+        if self.progress is not None:
+            self.progress.trial_done(tid, state, metrics, error)
+
+    def _maybe_warn_short(self) -> None:
+        if self.warned or len(self.durations) < SHORT_TRIAL_AFTER:
+            return
+        self.warned = True
+        median = statistics.median(self.durations)
+        if median < SHORT_TRIAL_S:
+            print(f"warning: trials take {median:.2f} s (median); Ray's per-trial overhead "
+                  "and start-up dominate trials this short; backend: {type: optuna} runs "
+                  "them faster", file=sys.stderr, flush=True)
+
+    # -- Ray hooks --
+
+    def on_trial_start(self, iteration: int, trials: list[Any], trial: Any,
+                       **info: Any) -> None:
+        if trial.trial_id in self.started:
+            return
+        self.started.add(trial.trial_id)
+        tid = self._tid(trial)
+        params = self._params(trial)
+        self.file.append({"event": "start", "ray_id": trial.trial_id, "trial_id": tid,
+                          "params": params}, sync=False)
+        if tid not in self.ledger.records:
+            from sweepspec.results import TrialRecord
+
+            self.ledger.records[tid] = TrialRecord(tid, "RUNNING", params=params)
+            self.ledger.in_flight.add(tid)
+
+    def on_trial_result(self, iteration: int, trials: list[Any], trial: Any,
+                        result: dict[str, Any], **info: Any) -> None:
+        if result.get("done"):
+            self.stopped[trial.trial_id] = dict(result)
+
+    def on_trial_recover(self, iteration: int, trials: list[Any], trial: Any,
+                         **info: Any) -> None:
+        self.recoveries[trial.trial_id] = self.recoveries.get(trial.trial_id, 0) + 1
+
+    def on_trial_complete(self, iteration: int, trials: list[Any], trial: Any,
+                          **info: Any) -> None:
+        stopped = self.stopped.pop(trial.trial_id, None)
+        if stopped is not None:
+            state = stopped_state(self.plan, stopped)
+        elif (trial.last_result or {}).get("done"):
+            state = "COMPLETE"
+        else:
+            return  # cut off by the end of the sweep (time budget, target): not finished
+        self._end(trial, state, None)
+
+    def on_trial_error(self, iteration: int, trials: list[Any], trial: Any,
+                       **info: Any) -> None:
+        self.stopped.pop(trial.trial_id, None)
+        self._end(trial, "FAILED", _trial_error(trial))
+
+    def on_step_end(self, iteration: int, trials: list[Any], **info: Any) -> None:
+        if self.progress is None or time.monotonic() - self.last_update < 0.25:
+            return
+        self.last_update = time.monotonic()
+        running = sum(1 for t in trials if t.status == "RUNNING")
+        self.progress.update(self.ledger, self.elapsed(), running)
+
+    def elapsed(self) -> float:
+        return self.elapsed_before + time.monotonic() - self.started_at
+
+
+
+def _trial_error(trial: Any) -> str:
+    """The short message of a trial's last error (our TrialFailed, or Ray's own)."""
+    path = getattr(trial, "pickled_error_file", None)
+    if path and os.path.exists(path):
+        try:
+            from ray import cloudpickle
+
+            with open(path, "rb") as fh:
+                exc = cloudpickle.load(fh)
+            cause = getattr(exc, "cause", None)
+            if isinstance(cause, TrialFailed):
+                return cause.message
+            if cause is not None:
+                return f"{type(cause).__name__}: {cause}"[:500]
+            return str(exc).strip().splitlines()[-1][:500]
+        except Exception:  # a damaged or foreign pickle: fall back to the text file
+            pass
+    path = getattr(trial, "error_file", None)
+    if path and os.path.exists(path):
+        lines = [x for x in Path(path).read_text(errors="replace").splitlines() if x.strip()]
+        if lines:
+            return lines[-1][:500]
+    return "the trial failed (no error message recorded)"
+
+

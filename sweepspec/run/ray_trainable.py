@@ -1,0 +1,430 @@
+"""The worker side of the ray backend: the trainable and the run's exactly-once ledger file.
+Light on purpose (Ray Tune's function API, no Optuna): every Ray worker imports it. The driver's
+Ray objects (searcher, PBT, stopper, callback) are in :mod:`sweepspec.run.ray_driver`.
+
+The trainable (:func:`sweepspec_trainable`, a stable name: Ray checks it on restore) runs the
+objective in a process forked from the Ray actor, exactly as the Optuna backend does
+(:mod:`sweepspec.run.child`): the objective's ``trial.report`` goes over a pipe to the actor,
+which passes it to ``ray.tune.report`` (with a Ray checkpoint holding the pickled state) and
+answers once Ray lets the trial go on. The actor enforces ``trials.timeout`` by killing the
+child's process group, turns NaN/inf and missing metrics into failed trials before any
+scheduler or searcher sees them, and fails a PBT trial that reports without a checkpoint.
+
+Failures: an exception in the objective (or a crashed trial process) is retriable: Ray retries
+it (``FailureConfig(max_failures=trials.max_retries)``) from its last checkpoint. A timeout,
+NaN, a missing metric or a PBT report without a checkpoint is final: the actor writes
+``final_error.txt`` in the trial directory, so a Ray retry of that trial fails at once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import math
+import multiprocessing
+import os
+import shutil
+import signal
+import sys
+import tempfile
+import time
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sweepspec.compile.ray_backend import is_finite_number
+from sweepspec.results import TrialRecord
+from sweepspec.run.ledger import Ledger
+from sweepspec.suggest import did_you_mean
+
+__all__ = [
+    "LEDGER_FILE",
+    "LedgerFile",
+    "TrialContext",
+    "TrialFailed",
+    "active_values",
+    "sweepspec_trainable",
+]
+
+log = logging.getLogger("sweepspec")
+
+LEDGER_FILE = "ledger.jsonl"
+CHECKPOINT = "checkpoint.pkl"  # as in sweepspec.run.child
+STATE_FILE = "sweepspec.json"  # beside the pickled state in a Ray checkpoint
+FINAL_ERROR = "final_error.txt"
+MAX_REJECTIONS = 1000
+STOP_GRACE_S = 1.0  # Ray waits 2 s for a stopped function before it replaces the actor
+KILL_GRACE_S = 2.0
+ITERATIONS_KEY = "sweepspec_iterations"
+PBT_NEEDS_CHECKPOINTS = "pbt needs checkpoints: pass checkpoint= to trial.report"
+SHORT_TRIAL_S = 2.0
+SHORT_TRIAL_AFTER = 4
+
+
+# -- the run's ledger file --------------------------------------------------------------
+
+
+class LedgerFile:
+    """``ledger.jsonl``: one JSON object a line, appended by the driver only.
+
+    ``{"event": "start", "ray_id", "trial_id", "params"}`` when a trial first starts and
+    ``{"event": "end", "ray_id", "trial_id", "state", "metrics", "params", "config",
+    "iterations", "duration_s", "attempts", "error"}`` when it ends (fsynced). The first end
+    of a Ray trial id is final: a trial that Ray runs again after a restore is never recorded
+    twice. A torn last line (the driver was killed while writing) is ignored."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def events(self) -> list[dict[str, Any]]:
+        try:
+            data = self.path.read_bytes()
+        except FileNotFoundError:
+            return []
+        out = []
+        for line in data.splitlines():
+            try:
+                item = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(item, dict) and "ray_id" in item:
+                out.append(item)
+        return out
+
+    def ends(self) -> dict[str, dict[str, Any]]:
+        """Terminal records by Ray trial id (the first one wins)."""
+        out: dict[str, dict[str, Any]] = {}
+        for e in self.events():
+            if e.get("event") == "end" and e["ray_id"] not in out:
+                out[e["ray_id"]] = e
+        return out
+
+    def append(self, item: dict[str, Any], *, sync: bool) -> None:
+        line = json.dumps(item, default=str, allow_nan=True) + "\n"
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.path, "a", encoding="utf-8") as fh:
+            fh.write(line)
+            fh.flush()
+            if sync:
+                os.fsync(fh.fileno())
+
+    def ledger(self) -> Ledger:
+        """Fold the events into logical trials (display ids), as the Optuna ledger does."""
+        ledger = Ledger()
+        ids: dict[str, str] = {}
+        for e in self.events():
+            ray_id = e["ray_id"]
+            tid = ids.setdefault(ray_id, _unique_id(str(e.get("trial_id", ray_id)), ray_id, ids))
+            previous = ledger.records.get(tid)
+            if previous is not None and previous.state != "RUNNING":
+                continue
+            if e.get("event") == "end":
+                ledger.records[tid] = record_from(e, tid)
+                ledger.in_flight.discard(tid)
+            elif previous is None:
+                params = dict(e.get("params") or {})
+                ledger.records[tid] = TrialRecord(tid, "RUNNING", params=params)
+                ledger.in_flight.add(tid)
+        return ledger
+
+
+def _unique_id(wanted: str, ray_id: str, ids: Mapping[str, str]) -> str:
+    return ray_id if wanted in ids.values() else wanted
+
+
+def record_from(e: Mapping[str, Any], tid: str) -> TrialRecord:
+    return TrialRecord(
+        trial_id=tid,
+        state=str(e.get("state", "FAILED")),
+        metrics=dict(e.get("metrics") or {}),
+        params=dict(e.get("params") or {}),
+        config=dict(e.get("config") or {}),
+        iterations=int(e.get("iterations") or 0),
+        duration_s=e.get("duration_s"),
+        attempts=int(e.get("attempts") or 1),
+        error=e.get("error"),
+    )
+
+
+# -- values and configs -----------------------------------------------------------------
+
+
+def active_values(plan: Any, config: Mapping[str, Any]) -> dict[str, Any]:
+    """The sampled values of the parameters that are active in ``config`` (flat paths), in
+    dependency order; a value for an inactive parameter (PBT may add one) is dropped."""
+    space = plan.space
+    values: dict[str, Any] = {}
+    context: dict[str, Any] = {}
+    for p in space.params:
+        if not space.is_active(p, context):
+            continue
+        if p.is_fixed:
+            context[p.path] = p.fixed_value
+        elif p.path in config:
+            values[p.path] = config[p.path]
+            context[p.path] = config[p.path]
+    return values
+
+
+# -- the trainable ----------------------------------------------------------------------
+
+
+class TrialFailed(RuntimeError):
+    """A trial attempt failed; ``retriable`` says whether Ray may run it again."""
+
+    def __init__(self, message: str, retriable: bool = True) -> None:
+        super().__init__(message)
+        self.message = message
+        self.retriable = retriable
+
+    def __reduce__(self) -> Any:
+        return (TrialFailed, (self.message, self.retriable))
+
+    def __str__(self) -> str:
+        return self.message
+
+
+@dataclass(frozen=True)
+class TrialContext:
+    """What every trial needs (plain data; shipped to workers with ``tune.with_parameters``)."""
+
+    target: str
+    base_dir: str
+    plan: Any  # RayPlan
+    rundir: str
+    cwd: str
+    sys_path: tuple[str, ...]
+
+    @property
+    def ledger(self) -> LedgerFile:
+        return LedgerFile(Path(self.rundir) / LEDGER_FILE)
+
+
+_OBJECTIVES: dict[tuple[str, str], Any] = {}
+
+
+def _objective(ctx: TrialContext) -> Any:
+    key = (ctx.target, ctx.base_dir)
+    if key not in _OBJECTIVES:
+        for entry in reversed(ctx.sys_path):
+            if entry not in sys.path and os.path.isdir(entry):
+                sys.path.insert(0, entry)
+        from sweepspec.objective_loader import load_objective
+
+        _OBJECTIVES[key] = load_objective(ctx.target, Path(ctx.base_dir))
+    return _OBJECTIVES[key]
+
+
+def sweepspec_trainable(config: dict[str, Any], ctx: TrialContext) -> None:
+    """Run one trial attempt of the objective under Ray (see the module docstring)."""
+    from ray import tune
+
+    ray_id = tune.get_context().get_trial_id()
+    plan = ctx.plan
+    tdir = Path(ctx.rundir) / "trials" / ray_id
+    tdir.mkdir(parents=True, exist_ok=True)
+    if os.path.isdir(ctx.cwd):
+        os.chdir(ctx.cwd)  # as on the Optuna backend: relative paths mean the launch directory
+    recorded = ctx.ledger.ends().get(ray_id)
+    if recorded is not None:  # Ray runs it again after a restore: it already ended
+        if recorded.get("state") == "FAILED":
+            raise TrialFailed(str(recorded.get("error") or "failed"), retriable=False)
+        tune.report({**recorded.get("metrics", {}),
+                     ITERATIONS_KEY: int(recorded.get("iterations") or 0)})
+        return
+    marker = tdir / FINAL_ERROR
+    if marker.exists():
+        raise TrialFailed(marker.read_text(encoding="utf-8").strip() or "failed", False)
+    values = active_values(plan, config)
+    space = plan.space
+    violated = space.violated({**space.fixed_values(values), **values})
+    if violated:
+        _final(tdir, f"constraints: the config breaks constraint(s) {violated}")
+    _Attempt(ctx, tdir, space.build_config(values)).run()
+
+
+def _final(tdir: Path, message: str) -> None:
+    with contextlib.suppress(OSError):
+        (tdir / FINAL_ERROR).write_text(message + "\n", encoding="utf-8")
+    raise TrialFailed(message, retriable=False)
+
+
+class _Attempt:
+    """One attempt of one trial in this actor: the forked child and its pipe."""
+
+    def __init__(self, ctx: TrialContext, tdir: Path, config: dict[str, Any]) -> None:
+        self.ctx = ctx
+        self.plan = ctx.plan
+        self.tdir = tdir
+        self.config = config
+        self.metrics: dict[str, Any] = {}
+        self.forwarded: dict[str, Any] | None = None
+        self.iterations = 0
+        self.process: Any = None
+        self.conn: Any = None
+
+    def run(self) -> None:
+        from sweepspec.run.child import ChildTask, child_main
+
+        func = _objective(self.ctx)
+        self.iterations = self._restore_checkpoint()
+        attempt = len(list(self.tdir.glob("error-*.txt")))
+        task = ChildTask(func=func, config=self.config, trial_id=self.tdir.name,
+                         trial_dir=self.tdir, attempt=attempt, cuda_devices=None,
+                         memory_bytes=self.plan.memory)
+        mp = multiprocessing.get_context("fork")
+        self.conn, child = mp.Pipe()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)  # fork() with threads
+            self.process = mp.Process(target=child_main, args=(child, task), daemon=False)
+            self.process.start()
+        child.close()
+        started = time.monotonic()
+        try:
+            done = self._watch(started, attempt)
+        finally:
+            self._stop_child()
+        self._finish(done)
+
+    def _watch(self, started: float, attempt: int) -> tuple[Any, ...]:
+        timeout = self.plan.timeout_s
+        while True:
+            if self.conn.poll(0.2):
+                try:
+                    message = self.conn.recv()
+                except (EOFError, OSError):
+                    message = None
+                if message is not None:
+                    if message[0] == "report":
+                        self._on_report(message[1], bool(message[2]))
+                        continue
+                    return tuple(message)
+            if not self.process.is_alive() and not self.conn.poll(0.05):
+                code = self.process.exitcode
+                how = (f"killed by signal {signal.Signals(-code).name}" if code and code < 0
+                       else f"exited with code {code}")
+                self._error_file(attempt, f"the trial process {how} before returning", "")
+                raise TrialFailed(f"the trial process {how} before returning")
+            if timeout is not None and time.monotonic() - started > timeout:
+                self._kill(signal.SIGTERM)
+                deadline = time.monotonic() + KILL_GRACE_S
+                while self.process.is_alive() and time.monotonic() < deadline:
+                    time.sleep(0.05)
+                _final(self.tdir, f"timeout: killed after {timeout:g} s")
+
+    def _on_report(self, metrics: dict[str, Any], has_checkpoint: bool) -> None:
+        self.iterations += 1
+        self.metrics.update(metrics)
+        for name in self.plan.directions:
+            if name in metrics and not is_finite_number(metrics[name]):
+                _final(self.tdir, f"nan_metric: {name} = {metrics[name]!r} is not a finite "
+                       "number")
+        if self.plan.scheduler == "pbt" and not has_checkpoint:
+            _final(self.tdir, PBT_NEEDS_CHECKPOINTS)
+        self._report(dict(self.metrics), checkpoint=has_checkpoint)
+        with contextlib.suppress(BrokenPipeError, OSError):
+            self.conn.send("continue")
+
+    def _report(self, metrics: dict[str, Any], *, checkpoint: bool) -> None:
+        from ray import tune
+
+        out = {**metrics, ITERATIONS_KEY: self.iterations}
+        self.forwarded = dict(metrics)
+        src = self.tdir / CHECKPOINT
+        if not checkpoint or not src.exists():
+            tune.report(out)
+            return
+        tmp = tempfile.mkdtemp(prefix="sweepspec-ckpt-")
+        try:
+            shutil.copy2(src, Path(tmp) / CHECKPOINT)
+            (Path(tmp) / STATE_FILE).write_text(json.dumps({"iterations": self.iterations}))
+            tune.report(out, checkpoint=tune.Checkpoint.from_directory(tmp))
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+    def _restore_checkpoint(self) -> int:
+        """Put Ray's checkpoint (a retry's own, a restored run's, or a PBT donor's) where the
+        child's ``trial.checkpoint`` finds it; returns the iterations it had done."""
+        from ray import tune
+
+        target = self.tdir / CHECKPOINT
+        target.unlink(missing_ok=True)
+        ckpt = tune.get_checkpoint()
+        if ckpt is None:
+            return 0
+        with ckpt.as_directory() as d:
+            src = Path(d) / CHECKPOINT
+            if src.exists():
+                shutil.copy2(src, target)
+            try:
+                return int(json.loads((Path(d) / STATE_FILE).read_text())["iterations"])
+            except (OSError, ValueError, KeyError, TypeError):
+                return 0
+
+    def _finish(self, done: tuple[Any, ...]) -> None:
+        kind = done[0]
+        if kind == "error":
+            _, err_kind, message, trace = done
+            attempt = len(list(self.tdir.glob("error-*.txt")))
+            self._error_file(attempt, message, trace)
+            if err_kind == "oom":
+                _final(self.tdir, message)
+            raise TrialFailed(message)
+        final = dict(done[1]) if len(done) > 1 and isinstance(done[1], dict) else {}
+        metrics = {**self.metrics, **final}
+        names = list(self.plan.directions)
+        if "__return__" in metrics and len(names) == 1 and names[0] not in metrics:
+            metrics[names[0]] = metrics["__return__"]
+        metrics.pop("__return__", None)
+        for name in names:
+            value = metrics.get(name)
+            if value is None:
+                hint = did_you_mean(name, metrics)
+                _final(self.tdir, f"missing_metric: the trial did not report {name!r}{hint}")
+            if not is_finite_number(value):
+                _final(self.tdir, f"nan_metric: {name} = {value!r} is not a finite number")
+        if metrics != self.forwarded:
+            self._report(metrics, checkpoint=False)
+
+    def _error_file(self, attempt: int, message: str, trace: str) -> None:
+        with contextlib.suppress(OSError):
+            (self.tdir / f"error-{attempt}.txt").write_text(f"{message}\n\n{trace}",
+                                                            encoding="utf-8")
+
+    def _kill(self, sig: int) -> None:
+        pid = self.process.pid if self.process is not None else None
+        if pid is None:
+            return
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pid, sig)
+
+    def _stop_child(self) -> None:
+        """Let a child that is still running end cleanly (TrialStopped), then kill its group."""
+        if self.process is None:
+            return
+        if self.process.is_alive():
+            with contextlib.suppress(BrokenPipeError, OSError):
+                self.conn.send("stop")
+            deadline = time.monotonic() + STOP_GRACE_S
+            while self.process.is_alive() and time.monotonic() < deadline:
+                time.sleep(0.02)
+        self._kill(signal.SIGKILL)  # the child and anything it started
+        self.process.join(timeout=5)
+        with contextlib.suppress(OSError):
+            self.conn.close()
+
+
+sweepspec_trainable.__name__ = "sweepspec_trainable"
+
+
+def json_metrics(metrics: Mapping[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in metrics.items():
+        if isinstance(v, float) and not math.isfinite(v):
+            out[k] = str(v)
+        elif isinstance(v, int | float | str | bool) or v is None:
+            out[k] = v
+    return out
