@@ -163,7 +163,7 @@ def render(runs: dict[tuple[str, str, str], list[c.Timed]], reps: int,
         f"{w:.2f}x less wall time**, best value {'equal' if same else 'different'} "
         f"({'meets' if ok else 'misses'} the goal).",
         "",
-        c.table([f"objective, searcher (seed 0)", "scheduler", "epochs run",
+        c.table(["objective, searcher (seed 0)", "scheduler", "epochs run",
                  f"wall (median of {reps})", "pruned", "best loss",
                  "lr of the best (its noise-free final loss)", "notes"], rows),
         "",

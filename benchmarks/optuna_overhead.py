@@ -113,7 +113,8 @@ def import_times(tmp: Path, reps: int) -> dict[str, float]:
     }
     for _ in range(reps):
         for key, text in code.items():
-            out[key].append(c.undisturbed(lambda t=text: c.run_timed([c.PY, "-c", t], tmp)).wall)
+            timed = c.undisturbed(lambda t=text: c.run_timed([c.PY, "-c", t], tmp))
+            out[key].append(timed.wall)
     return {k: c.median(v) for k, v in out.items()}
 
 
@@ -122,8 +123,8 @@ def measure(reps: int, trials: int, tmp: Path) -> dict[str, Any]:
     runs: dict[str, list[c.Timed]] = {"random": [], "tpe": []}
     for i in range(reps):
         print(f"rep {i + 1}/{reps}", file=sys.stderr, flush=True)
-        for kind in runs:
-            runs[kind].append(c.undisturbed(lambda k=kind: run_once(tmp, k, trials)))
+        for kind, done in runs.items():
+            done.append(c.undisturbed(lambda k=kind: run_once(tmp, k, trials)))
     probes = {kind: c.undisturbed(lambda k=kind: run_once(tmp, k, trials, probe=True))
               for kind in runs}
     pure = {kind: pure_sampler_ms(tmp, kind, trials) for kind in runs}
@@ -142,7 +143,6 @@ def render(result: dict[str, Any], reps: int, trials: int, machine: str) -> tupl
     runs, probes, pure, imports = (result["runs"], result["probes"], result["pure"],
                                    result["imports"])
     med = c.median
-    startup = {k: med([r.extra["startup_s"] for r in v]) for k, v in runs.items()}
     wall = {k: med([r.wall for r in v]) for k, v in runs.items()}
     per_trial = {k: med([r.extra["per_trial_ms"] for r in v]) for k, v in runs.items()}
     ask = {k: p.extra["probe"]["totals"].get("ask + suggest", 0.0) / trials * 1000
@@ -199,7 +199,7 @@ def render(result: dict[str, Any], reps: int, trials: int, machine: str) -> tupl
         f"excluded. Result: **{start_med:.2f} s** ({'meets' if ok_start else 'misses'}) and "
         f"**{max(engine.values()):.1f} ms** a trial ({'meets' if ok_overhead else 'misses'}).",
         "",
-        c.table(["measurement (whole `sweepspec run` process, median of %d)" % reps, "value",
+        c.table([f"measurement (whole `sweepspec run` process, median of {reps})", "value",
                  "goal", "verdict", "notes"], rows),
         "",
         "Start-up, by phase (one instrumented run, Random):",

@@ -27,7 +27,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import _common as c  # noqa: E402
+import _common as c
 
 TITLE = "Optuna backend: parallel speed-up"
 TRIALS = 16
@@ -204,7 +204,7 @@ def render(runs: dict[str, list[c.Timed]], work: float, trial_s: float, reps: in
         f"with `sweepspec run` than with the plain sequential Optuna study (parallel efficiency "
         f">= {GOAL / 2:.3f} on 2 cores). Result: **{speedup:.2f}x** ({verdict} the goal).",
         "",
-        c.table(["variant (whole process, median of %d)" % reps, "wall", "speed-up",
+        c.table([f"variant (whole process, median of {reps})", "wall", "speed-up",
                  "efficiency", "notes"], [[f"**{x}**" if i == 1 and j < 3 else x
                                           for j, x in enumerate(r)]
                                          for i, r in enumerate(rows)]),
@@ -213,8 +213,8 @@ def render(runs: dict[str, list[c.Timed]], work: float, trial_s: float, reps: in
         f"takes **{trial_s:.3f} s** alone on an idle core (median of 3, fresh process).",
         f"* Hardware ceiling: 2 bare processes doing the same work at once run "
         f"**{ceiling:.2f}x** as fast as one (no Optuna, no start-up).",
-        f"* The wall time includes start-up: interpreter, imports, study creation (and for "
-        f"sweepspec reading the spec, the run directory, the journal and writing results).",
+        "* The wall time includes start-up: interpreter, imports, study creation (and for "
+        "sweepspec reading the spec, the run directory, the journal and writing results).",
         f"* Runs disturbed by other processes were repeated; the most any reported run shared "
         f"the machine with was {others:.2f} cores of other processes' work on average.",
         "",

@@ -1,5 +1,7 @@
 """Sample the space (seeded, nothing runs) and measure the share that satisfies the
-constraints; a spec none of whose samples does is an error."""
+constraints; a spec none of whose samples does is an error. The same samples evaluate every
+``when`` condition and ``derived`` value, so one that cannot be evaluated (``'adam' > 1``) is a
+validate-time error, not a crash in the middle of a run."""
 
 from __future__ import annotations
 
@@ -19,7 +21,8 @@ SAMPLES = 1000
 def feasible_share(spec: Spec, samples: int = SAMPLES, seed: int = 0) -> tuple[float, list[float]]:
     """(share of samples satisfying every constraint, share satisfying each constraint).
 
-    Raises ExprEvalError with ``.index`` set when a constraint cannot be evaluated."""
+    Raises ExprEvalError with ``.spec_path`` set (the key path of the condition, derived value
+    or constraint) when an expression cannot be evaluated; ``.index`` for a constraint."""
     model = SpaceModel.from_spec(spec)
     rng = random.Random(seed)
     ok = 0
@@ -34,6 +37,7 @@ def feasible_share(spec: Spec, samples: int = SAMPLES, seed: int = 0) -> tuple[f
                 holds = True
             except ExprEvalError as exc:
                 exc.index = i  # type: ignore[attr-defined]
+                exc.spec_path = ("constraints", i)  # type: ignore[attr-defined]
                 raise
             each[i] += holds
             good = good and holds
@@ -42,22 +46,25 @@ def feasible_share(spec: Spec, samples: int = SAMPLES, seed: int = 0) -> tuple[f
 
 
 def check_feasibility(spec: Spec, source: SourceMap) -> float | None:
-    """The feasible share, or None without constraints; raises when it is zero."""
-    if not spec.constraints:
+    """The feasible share, or None without constraints; raises when it is zero or when a
+    condition, derived value or constraint cannot be evaluated."""
+    has_when = any(p.when for p in spec.params())
+    if not (spec.constraints or spec.derived or has_when):
         return None
     try:
         share, each = feasible_share(spec)
     except ExprEvalError as exc:
-        index = getattr(exc, "index", 0)
-        path = ("constraints", index)
+        path = getattr(exc, "spec_path", ("constraints", getattr(exc, "index", 0)))
         raise SweepspecError(
             Problem(
                 f"cannot be evaluated: {exc.message}",
-                f"constraints.{index}",
+                ".".join(str(p) for p in path),
                 source.locate(path),
                 "expression",
             )
         ) from None
+    if not spec.constraints:
+        return None
     if share == 0.0:
         worst = min(range(len(each)), key=lambda i: each[i])
         detail = ", ".join(f"#{i}: {s:.0%}" for i, s in enumerate(each))

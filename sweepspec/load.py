@@ -163,7 +163,8 @@ def check_version(data: dict[str, Any], source: SourceMap, *, required: bool = T
 def _apply_extends(
     data: dict[str, Any], source: SourceMap, base_dir: Path, seen: tuple[str, ...]
 ) -> tuple[dict[str, Any], SourceMap]:
-    check_version(data, source, required=len(seen) == 1)
+    # the top file states its version, unless it extends a base that does
+    check_version(data, source, required=len(seen) == 1 and "extends" not in data)
     target = data.pop("extends", None)
     if target is None:
         return data, source
@@ -198,8 +199,38 @@ def _apply_extends(
     )
     from omegaconf import OmegaConf
 
+    replace_whole(base_data, data)
     merged = OmegaConf.to_container(OmegaConf.merge(_omega(base_data), _omega(data)), resolve=False)
     return cast(dict[str, Any], merged), base_source.merged(source)
+
+
+_LEAF_KEYS = ("uniform", "loguniform", "int", "choice", "grid", "value")
+
+
+def replace_whole(base: dict[str, Any], patch: dict[str, Any]) -> None:
+    """Drop from ``base`` what ``patch`` replaces as a whole rather than merges into: a space
+    leaf given as a distribution or ``{value: ...}`` (``loguniform`` over ``uniform`` is a new
+    leaf, not both), and a scheduler or backend of another ``type``."""
+    for key in ("scheduler", "backend"):
+        new, old = patch.get(key), base.get(key)
+        if (
+            isinstance(new, dict)
+            and isinstance(old, dict)
+            and new.get("type", old.get("type")) != old.get("type")
+        ):
+            del base[key]
+    if isinstance(patch.get("space"), dict) and isinstance(base.get("space"), dict):
+        _replace_leaves(base["space"], patch["space"])
+
+
+def _replace_leaves(base: dict[str, Any], patch: dict[str, Any]) -> None:
+    for key, value in patch.items():
+        if key not in base:
+            continue
+        if not isinstance(value, dict) or any(k in value for k in _LEAF_KEYS):
+            del base[key]
+        elif isinstance(base[key], dict):
+            _replace_leaves(base[key], value)
 
 
 def _display_path(path: Path) -> str:
@@ -238,7 +269,9 @@ def _apply_overrides(
             continue
         try:
             patch = OmegaConf.from_dotlist([item])
-            cfg = OmegaConf.merge(cfg, patch)
+            base = cast(dict[str, Any], OmegaConf.to_container(cfg, resolve=False))
+            replace_whole(base, cast(dict[str, Any], OmegaConf.to_container(patch, resolve=False)))
+            cfg = OmegaConf.merge(_omega(base), patch)
         except Exception as exc:  # omegaconf raises many types for bad dotlists
             problems.append(
                 Problem(
@@ -246,7 +279,10 @@ def _apply_overrides(
                 )
             )
             continue
-        paths = [tuple(key.strip().split("."))]
+        paths: list[KeyPath] = [tuple(key.strip().split("."))]
+        # a prefix the file lacks (an unknown key) is located at the override, too
+        prefixes = [paths[0][:n] for n in range(1, len(paths[0]))]
+        paths += [p for p in prefixes if source.value(p) is None]
         source = source.merged(SourceMap.single(where, paths + _subpaths(patch, paths[0])))
     if problems:
         raise SweepspecError(problems)

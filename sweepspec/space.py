@@ -61,6 +61,9 @@ class SpaceModel:
             return bool(cond.evaluate(values))
         except MissingName:
             return False  # it depends on a parameter that is itself inactive
+        except ExprEvalError as exc:
+            exc.spec_path = ("space", *param.path.split("."), "when")  # type: ignore[attr-defined]
+            raise
 
     def with_derived(self, values: Mapping[str, Any]) -> dict[str, Any]:
         """``values`` plus every derived value that can be computed from them."""
@@ -70,6 +73,9 @@ class SpaceModel:
                 out[path] = expr.evaluate(out)
             except MissingName:
                 continue
+            except ExprEvalError as exc:
+                exc.spec_path = ("derived", path)  # type: ignore[attr-defined]
+                raise
         return out
 
     def violated(self, values: Mapping[str, Any]) -> list[int]:

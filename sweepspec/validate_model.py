@@ -34,12 +34,24 @@ def validate_model(data: dict[str, Any], source: SourceMap) -> Spec:
 
 
 def _dedupe(problems: list[Problem]) -> list[Problem]:
-    seen: set[tuple[str, str]] = set()
-    out = []
+    """One problem per key path: the branches of a union (``int | 'auto'``) each report the
+    same value; they are joined into one message ("... or ...")."""
+    by_path: dict[str, list[Problem]] = {}
     for p in problems:
-        if (p.path, p.message) not in seen:
-            seen.add((p.path, p.message))
-            out.append(p)
+        group = by_path.setdefault(p.path, [])
+        if all(q.message != p.message for q in group):
+            group.append(p)
+    out = []
+    for group in by_path.values():
+        if len(group) == 1 or any(q.code in ("unknown-key", "missing-key") for q in group):
+            out.extend(group)
+            continue
+        suffix = re.search(r", but got .*$", group[0].message)
+        tail = suffix.group(0) if suffix else ""
+        heads = [q.message[: len(q.message) - len(tail)] if tail and q.message.endswith(tail)
+                 else q.message for q in group]
+        out.append(Problem(" or ".join(heads) + tail, group[0].path, group[0].location,
+                           group[0].code))
     return out
 
 
@@ -90,6 +102,12 @@ def _problem(err: Any, data: dict[str, Any], source: SourceMap) -> Problem:
         return Problem(
             f"missing required key {missing!r}", _dotted((*path, missing)), where, "missing-key"
         )
+    if loc and loc[-1] == "[key]":
+        key = path[-1] if path else loc[-2]
+        return Problem(
+            f"a parameter name is an identifier ([A-Za-z_][A-Za-z0-9_]*, no dots or dashes; "
+            f"nest groups instead), but got {key!r}",
+            _dotted(path), source.key(path) or where, "key-name")
     if etype == "union_tag_invalid":
         return _bad_tag(err, path, node, source)
     return Problem(_message(err, path, node), _dotted(path), where, etype)

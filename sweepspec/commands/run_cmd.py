@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 
 from sweepspec.load import load_spec
 from sweepspec.run.progress import Progress
@@ -21,14 +22,21 @@ def run(
 ) -> int:
     loaded = load_spec(spec_path, overrides)
     spec = loaded.spec
-    progress = Progress(spec.run_name, spec.trials.num_samples, spec.objective.directions)
+    from sweepspec.compile.optuna_backend import compile_optuna
+
+    total = compile_optuna(spec).total_trials  # num_samples x grid points
+    progress = Progress(spec.run_name, total, spec.objective.directions)
     if spec.backend.type == "ray":
         from sweepspec.run.ray_session import run_ray
 
         runner = run_ray
     else:
+        import optuna
+
         from sweepspec.run.optuna_session import run_optuna
 
+        # the user chose the sampler options; Optuna's "experimental" notes are not news here
+        warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
         runner = run_optuna
     progress.start()
     try:

@@ -80,18 +80,39 @@ class OptunaPlan:
 
         kwargs = dict(self.sampler_kwargs)
         if self.sampler == "GridSampler":
-            return optuna.samplers.GridSampler(kwargs["search_space"], seed=seed)
+            return _grid_sampler_class()(kwargs["search_space"], seed=seed)
         if self.sampler == "HyperoptSampler":
             from sweepspec.run.hyperopt_sampler import HyperoptSampler
 
             return HyperoptSampler(seed=seed, **kwargs)
         cls = getattr(optuna.samplers, self.sampler)
-        return cls(seed=seed, **kwargs)
+        try:
+            return cls(seed=seed, **kwargs)
+        except ImportError as exc:  # e.g. cmaes for CmaEsSampler, torch/scipy for GPSampler
+            from sweepspec.errors import Problem, SweepspecError
+
+            raise SweepspecError(Problem(
+                f"searcher needs a package that is not installed: {exc}; install "
+                "sweepspec[optuna]", "searcher.type", code="missing-package")) from None
 
     def build_pruner(self) -> Any:
         import optuna
 
         return getattr(optuna.pruners, self.pruner)(**self.pruner_kwargs)
+
+
+def _grid_sampler_class() -> Any:
+    import optuna
+
+    class GridSampler(optuna.samplers.GridSampler):  # type: ignore[misc]
+        """Optuna's grid sampler calls ``study.stop()`` when the grid is used up, which only
+        works inside ``optimize``; sweepspec counts trials itself (``total_trials`` is at most
+        the grid's size), so nothing needs stopping here."""
+
+        def after_trial(self, study: Any, trial: Any, state: Any, values: Any) -> None:
+            return None
+
+    return GridSampler
 
 
 def _suggest_spec(param: Param) -> SuggestSpec:
@@ -177,7 +198,8 @@ def compile_optuna(spec: Spec, study_name: str | None = None) -> OptunaPlan:
     grid = _grid_points(spec)
     total = spec.trials.num_samples * len(grid)
     if sampler == "GridSampler":
-        total = spec.trials.num_samples  # the grid searcher's own grid; num_samples caps it
+        size = math.prod(len(v) for v in sampler_kwargs["search_space"].values())
+        total = min(spec.trials.num_samples, size)  # the grid's points, each once; capped
     directions = [DIRECTIONS[m] for m in spec.objective.directions.values()]
     return OptunaPlan(
         study_name=study_name or spec.run_name,

@@ -41,7 +41,6 @@ if TYPE_CHECKING:
 __all__ = [
     "JournalRepair",
     "check_journal",
-    "clear_stale_lock",
     "open_journal_storage",
     "repair_journal",
 ]
@@ -234,19 +233,6 @@ def repair_journal(
             os.fsync(f.fileno())
         _fsync_dir(path.parent)
     return _describe(path, scan, backup=backup)
-
-
-def clear_stale_lock(path: Path) -> bool:
-    """Remove the journal's write lock ``<path>.lock`` left behind by a writer that was killed
-    while holding it (else every writer waits out Optuna's 30 s grace period first). Whether
-    the lock was there. Only for a caller that knows no live process can be writing the
-    journal: sweepspec calls it under the run directory's gate when no lease is alive."""
-    lock = str(path) + LOCK_SUFFIX
-    if not os.path.exists(lock):
-        return False
-    logger.info("removing the stale journal lock %s (its writer died)", lock)
-    _release_lock(lock)
-    return True
 
 
 def open_journal_storage(path: Path) -> optuna.storages.JournalStorage:

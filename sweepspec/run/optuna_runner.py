@@ -46,6 +46,7 @@ HOST = socket.gethostname()
 HEARTBEAT_S = 10.0
 HEARTBEAT_GRACE_S = 120.0
 HEARTBEAT_ATTR = "heartbeat"
+LEASE_DIR_ATTR = "lease_dir"  # RDB: the workers/ directory holding the owner's lease
 #: How often a running driver looks for trials orphaned by a dead driver.
 RECOVER_EVERY_S = 10.0
 
@@ -201,7 +202,8 @@ class OptunaRunner:
             trial.set_user_attr("logical", logical)
             trial.set_user_attr("attempt", attempt)
             trial.set_user_attr("owner", self.owner)
-            if self.heartbeats:
+            if self.heartbeats:  # RDB: other run directories, other machines share the study
+                trial.set_user_attr(LEASE_DIR_ATTR, str(self.rundir.workers))
                 trial.set_user_attr(HEARTBEAT_ATTR, time.time())
         self._start(trial, logical, attempt, values)
         return True
@@ -449,11 +451,12 @@ class OptunaRunner:
         if not owner:
             return False  # asked but never started: only under the gate, so its asker died
         host, _, lease_id = str(owner).partition(":")
-        if host == HOST and (self.rundir.workers / f"{lease_id}{LEASE_SUFFIX}").exists():
-            return is_alive(self.rundir.workers, lease_id)  # a driver of this run directory
+        leases = Path(t.user_attrs.get(LEASE_DIR_ATTR) or self.rundir.workers)
+        if host == HOST and (leases / f"{lease_id}{LEASE_SUFFIX}").exists():
+            return is_alive(leases, lease_id)  # a driver on this machine: its flock decides
         if not self.heartbeats:
             return host != HOST  # a journal is not shared across machines
-        # RDB: another machine, or another run directory on this one: the heartbeat decides
+        # RDB: another machine (or a lease released by a driver that crashed): the heartbeat
         return heartbeat_fresh(t, time.time())
 
     def _tick(self) -> None:

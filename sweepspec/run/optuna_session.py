@@ -177,17 +177,6 @@ def write_run_results(rundir: RunDir, loaded: LoadedSpec, ledger: Ledger,
                           "num_samples": spec.trials.num_samples, **extra})
 
 
-def _clear_stale_journal_lock(rundir: RunDir) -> None:
-    """Under the gate with no live lease, no process can be writing the journal: a journal
-    lock left there belongs to a writer that was killed holding it."""
-    from sweepspec.run.journal import clear_stale_lock
-    from sweepspec.run.lease import LEASE_SUFFIX, is_alive
-
-    leases = list(rundir.workers.glob(f"*{LEASE_SUFFIX}")) if rundir.workers.is_dir() else []
-    if not any(is_alive(rundir.workers, p.name.removesuffix(LEASE_SUFFIX)) for p in leases):
-        clear_stale_lock(rundir.journal)
-
-
 def _prepare_rundir(loaded: LoadedSpec, fresh: bool, warm_start: bool) -> tuple[RunDir, Path | None]:
     rundir = RunDir.for_spec(loaded)
     old: Path | None = None
@@ -219,8 +208,6 @@ def run_optuna(loaded: LoadedSpec, *, fresh: bool = False, warm_start: bool = Fa
     create_gate = gate_for(url, rundir)  # database-wide: concurrent schema/study creates race
     try:
         with create_gate:
-            if not spec.storage_is_url:
-                _clear_stale_journal_lock(rundir)
             study = open_study(loaded, rundir, plan, create=not worker)
             if old is not None and warm_start:
                 from sweepspec.run.warm_start import warm_start_from

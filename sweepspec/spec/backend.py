@@ -14,9 +14,9 @@ __all__ = ["Backend", "MlflowTracking", "OptunaBackend", "RayBackend", "Tracking
 class OptunaBackend(SpecModel):
     """Embedded: worker processes on this machine, a journal file; no daemons."""
 
-    type: Literal["optuna"] = Field(description="optuna")
-    workers: int | Literal["auto"] = Field(
-        "auto", description="Worker processes on this machine; auto = what resources fit."
+    type: Literal["optuna"] = Field("optuna", description="optuna (the default backend)")
+    workers: Annotated[int, Field(ge=1)] | Literal["auto"] = Field(
+        "auto", description="Trials at once on this machine (processes); auto = what fits."
     )
 
 

@@ -89,6 +89,7 @@ def _check_expressions(spec: Spec, params: list[Param], report: _Report) -> dict
         conditions[p.path] = expr
         if p.path in expr.names():
             report.add(path, f"the condition of {p.path!r} refers to itself", "condition-cycle")
+            continue
         _check_names(expr, param_paths - {p.path}, path, report, "the condition")
     known = set(param_paths)
     for key, text in spec.derived.items():
@@ -111,7 +112,9 @@ def _check_expressions(spec: Spec, params: list[Param], report: _Report) -> dict
 def _check_condition_cycles(
     params: list[Param], conditions: Mapping[str, Expr], report: _Report
 ) -> None:
-    deps = {path: set(expr.names()) & set(conditions) for path, expr in conditions.items()}
+    deps = {
+        path: (set(expr.names()) & set(conditions)) - {path} for path, expr in conditions.items()
+    }
     reported: set[str] = set()
     for start in deps:
         stack, seen = [start], set()
@@ -151,6 +154,9 @@ def in_domain(param: Param, value: Any) -> str | None:
             return f"must be a number in [{low}, {high}]"
         if isinstance(node, IntDist) and not isinstance(value, int):
             return f"must be an integer in [{low}, {high}]"
+        step = getattr(node, "step", None)
+        if step and abs(round((value - low) / step) * step - (value - low)) > 1e-9 * max(1, step):
+            return f"must be on the grid {low} + k * {step}"
         return None
     if isinstance(node, ChoiceDist | GridDist):
         values = getattr(node, param.kind)
@@ -174,6 +180,43 @@ def _check_try_first(
             problem = in_domain(param, value)
             if problem:
                 report.add(path, f"{key} {problem}, but got {value!r}", "out-of-space")
+        _check_try_first_entry(spec, i, entry, by_path, conditions, report)
+
+
+def _check_try_first_entry(
+    spec: Spec,
+    index: int,
+    entry: Mapping[str, Any],
+    by_path: Mapping[str, Param],
+    conditions: Mapping[str, Expr],
+    report: _Report,
+) -> None:
+    """A known-good config must be a config the space can produce: active parameters only,
+    and every constraint that can be evaluated on it holds."""
+    from sweepspec.expr import ExprEvalError, MissingName
+
+    values = dict(_flatten(entry, set(by_path)))
+    context = {p.path: p.fixed_value for p in by_path.values() if p.is_fixed} | values
+    for key in values:
+        cond = conditions.get(key)
+        if cond is None:
+            continue
+        try:
+            active = bool(cond.evaluate(context))
+        except (MissingName, ExprEvalError):
+            continue
+        if not active:
+            report.add(("try_first", index, *key.split(".")),
+                       f"{key} is inactive in this config (its condition {cond.source!r} "
+                       "does not hold)", "inactive")
+    for ci, text in enumerate(spec.constraints):
+        try:
+            holds = parse_expr(text).evaluate(context)
+        except (ExprError, MissingName, ExprEvalError):
+            continue
+        if not holds:
+            report.add(("try_first", index),
+                       f"this config breaks constraint #{ci} {text!r}", "infeasible")
 
 
 def _check_objective(spec: Spec, report: _Report) -> None:

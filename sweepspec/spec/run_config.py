@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BeforeValidator, Field, WithJsonSchema, field_validator, model_validator
+from pydantic import BeforeValidator, Field, WithJsonSchema, field_validator
 
 from sweepspec.spec.base import SpecModel
 from sweepspec.units import DURATION_PATTERN, SIZE_PATTERN, parse_duration, parse_size
@@ -112,10 +112,9 @@ class Resources(SpecModel):
         "auto", description="Trials at once; auto = as many as the machine or cluster fits."
     )
 
-    @model_validator(mode="before")
+    @field_validator("max_concurrent")
     @classmethod
-    def _positive(cls, data: Any) -> Any:
-        value = data.get("max_concurrent") if isinstance(data, dict) else None
-        if isinstance(value, int) and not isinstance(value, bool) and value < 1:
+    def _positive(cls, value: int | str) -> int | str:
+        if isinstance(value, int) and value < 1:
             raise ValueError(f"max_concurrent must be >= 1 or 'auto', but got {value}")
-        return data
+        return value

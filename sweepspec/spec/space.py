@@ -12,7 +12,16 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import Discriminator, Field, StringConstraints, Tag, model_validator
+from pydantic import (
+    Discriminator,
+    Field,
+    GetJsonSchemaHandler,
+    StringConstraints,
+    Tag,
+    WithJsonSchema,
+    model_validator,
+)
+from pydantic.json_schema import JsonSchemaValue
 from pydantic.types import JsonValue
 from typing_extensions import TypeAliasType
 
@@ -191,6 +200,21 @@ class _MissingDist(SpecModel):
         )
 
 
+class _GroupSchema:
+    """The JSON Schema of a nested group: pydantic's own (any mapping of names) also matches
+    every distribution mapping, and the union becomes a oneOf, so an editor would flag every
+    distribution. A group never has a distribution key (the discriminator would read it as
+    one), which tells the two apart."""
+
+    def __get_pydantic_json_schema__(
+        self, core_schema: Any, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        schema = dict(handler(core_schema))
+        schema["additionalProperties"] = False
+        schema["propertyNames"] = {"not": {"enum": [*DIST_KEYS, "value", "when"]}}
+        return schema
+
+
 SpaceNode = TypeAliasType(  # type: ignore[misc]  # mypy cannot follow the recursion
     "SpaceNode",
     Annotated[
@@ -201,8 +225,8 @@ SpaceNode = TypeAliasType(  # type: ignore[misc]  # mypy cannot follow the recur
             Annotated[ChoiceDist, Tag("dist:choice")],
             Annotated[GridDist, Tag("dist:grid")],
             Annotated[ValueLeaf, Tag("dist:value")],
-            Annotated[_MissingDist, Tag("dist:missing")],
-            Annotated[dict[ParamName, "SpaceNode"], Tag("group")],  # type: ignore[misc]
+            Annotated[_MissingDist, Tag("dist:missing"), WithJsonSchema({"not": {}})],
+            Annotated[dict[ParamName, "SpaceNode"], Tag("group"), _GroupSchema()],  # type: ignore[misc]
             Annotated[FixedValue, Tag("fixed")],
         ],
         Discriminator(_space_tag),

@@ -3,6 +3,7 @@ temporary directory, run the CLI there in a subprocess, read what the run left b
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import csv
 import json
@@ -21,8 +22,7 @@ REPO = Path(__file__).resolve().parents[2]  # the repository root: sweepspec_exa
 
 BASE: dict[str, Any] = {
     "sweepspec": 1,
-    "objective": {"function": "sweepspec_examples.toy:quadratic", "metric": "loss",
-                  "mode": "min"},
+    "objective": {"function": "sweepspec_examples.toy:quadratic", "metric": "loss", "mode": "min"},
     "space": {"x": {"uniform": [-1.0, 1.0]}, "y": {"uniform": [-1.0, 1.0]}},
     "searcher": {"type": "random", "seed": 0},
     "trials": {"num_samples": 4},
@@ -72,11 +72,19 @@ def command(*args: str) -> list[str]:
     return [sys.executable, "-m", "sweepspec", "run", *args]
 
 
-def run_cli(tmp_path: Path, *args: str, spec_file: str = "spec.yaml",
-            timeout: float = 120) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    tmp_path: Path, *args: str, spec_file: str = "spec.yaml", timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
     """``sweepspec run spec.yaml ARGS`` in ``tmp_path``."""
-    return subprocess.run(command(spec_file, *args), cwd=tmp_path, env=env(),
-                          capture_output=True, text=True, timeout=timeout, check=False)
+    return subprocess.run(
+        command(spec_file, *args),
+        cwd=tmp_path,
+        env=env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
 
 
 def run_ok(tmp_path: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
@@ -88,17 +96,20 @@ def run_ok(tmp_path: Path, *args: str, timeout: float = 120) -> subprocess.Compl
 
 def popen(tmp_path: Path, *args: str) -> subprocess.Popen[bytes]:
     """Start ``sweepspec run spec.yaml ARGS`` in its own process group (session)."""
-    return subprocess.Popen(command("spec.yaml", *args), cwd=tmp_path, env=env(),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            start_new_session=True)
+    return subprocess.Popen(
+        command("spec.yaml", *args),
+        cwd=tmp_path,
+        env=env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
 
 
 def kill_group(proc: subprocess.Popen[bytes], sig: int = signal.SIGKILL) -> str:
     """Send ``sig`` to the process group of ``proc``; wait for it; its stderr."""
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, sig)
-    except ProcessLookupError:
-        pass
     return finish(proc)
 
 
@@ -185,6 +196,39 @@ def processes_running(cmdline: list[str]) -> list[Any]:
     for p in psutil.process_iter(["cmdline", "status"]):
         if p.info["cmdline"] == cmdline and p.info["status"] != psutil.STATUS_ZOMBIE:
             out.append(p)
+    return out
+
+
+def leftovers(directory: Path) -> list[Any]:
+    """Live processes (anywhere, any parent) whose cwd is ``directory`` or below: trials run
+    in the directory ``sweepspec run`` was started from."""
+    import psutil
+
+    out = []
+    for p in psutil.process_iter(["cwd", "status"]):
+        if p.pid == os.getpid():
+            continue  # the test itself may run there
+        cwd = p.info["cwd"] or ""
+        if (cwd == str(directory) or cwd.startswith(f"{directory}/")) and p.info[
+            "status"
+        ] != psutil.STATUS_ZOMBIE:
+            out.append(p)
+    return out
+
+
+def no_leftovers(directory: Path, timeout: float = 5) -> bool:
+    """Whether, within ``timeout`` s, no descendant of this process is alive and no process
+    runs in ``directory``."""
+    return wait_until(lambda: not descendants() and not leftovers(directory), timeout)
+
+
+def describe(procs: list[Any]) -> list[str]:
+    out = []
+    for p in procs:
+        try:
+            out.append(f"{p.pid} (parent {p.ppid()}): {p.cmdline()}")
+        except Exception as exc:  # gone meanwhile
+            out.append(f"{p.pid}: {exc!r}")
     return out
 
 

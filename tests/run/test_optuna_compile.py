@@ -54,33 +54,86 @@ def distribution(method: str, kwargs: dict[str, Any]) -> Any:
 @pytest.mark.parametrize(
     ("leaf", "method", "kwargs", "options"),
     [
-        pytest.param("{uniform: [0.0, 1.0]}", "float",
-                     {"low": 0.0, "high": 1.0, "step": None, "log": False}, [], id="uniform"),
-        pytest.param("{uniform: [0.001, 1.0], log: true}", "float",
-                     {"low": 0.001, "high": 1.0, "step": None, "log": True}, [], id="uniform-log"),
-        pytest.param("{uniform: [0.0, 0.5], step: 0.05}", "float",
-                     {"low": 0.0, "high": 0.5, "step": 0.05, "log": False}, [],
-                     id="uniform-step"),
-        pytest.param("{loguniform: [1.0e-5, 1.0e-2]}", "float",
-                     {"low": 1e-5, "high": 1e-2, "log": True}, [], id="loguniform"),
-        pytest.param("{int: [32, 512]}", "int",
-                     {"low": 32, "high": 512, "step": 1, "log": False}, [], id="int-inclusive"),
-        pytest.param("{int: [2, 10], step: 2}", "int",
-                     {"low": 2, "high": 10, "step": 2, "log": False}, [], id="int-step"),
-        pytest.param("{int: [32, 512], log: true}", "int",
-                     {"low": 32, "high": 512, "step": 1, "log": True}, [], id="int-log"),
-        pytest.param("{choice: [32, 64, 128]}", "categorical",
-                     {"choices": [32, 64, 128]}, [32, 64, 128], id="choice-int"),
-        pytest.param("{choice: [adam, sgd]}", "categorical",
-                     {"choices": ["adam", "sgd"]}, ["adam", "sgd"], id="choice-str"),
-        pytest.param("{choice: [[64, 64], [128, 128], [256, 128, 64]]}", "categorical",
-                     {"choices": ["[64, 64]", "[128, 128]", "[256, 128, 64]"]},
-                     [[64, 64], [128, 128], [256, 128, 64]], id="choice-lists-encoded"),
-        pytest.param("{choice: [1, 'one', null, true, 2.5]}", "categorical",
-                     {"choices": [1, "one", None, True, 2.5]}, [1, "one", None, True, 2.5],
-                     id="choice-mixed"),
-        pytest.param("{grid: [100, 500]}", "categorical",
-                     {"choices": [100, 500]}, [100, 500], id="grid"),
+        pytest.param(
+            "{uniform: [0.0, 1.0]}",
+            "float",
+            {"low": 0.0, "high": 1.0, "step": None, "log": False},
+            [],
+            id="uniform",
+        ),
+        pytest.param(
+            "{uniform: [0.001, 1.0], log: true}",
+            "float",
+            {"low": 0.001, "high": 1.0, "step": None, "log": True},
+            [],
+            id="uniform-log",
+        ),
+        pytest.param(
+            "{uniform: [0.0, 0.5], step: 0.05}",
+            "float",
+            {"low": 0.0, "high": 0.5, "step": 0.05, "log": False},
+            [],
+            id="uniform-step",
+        ),
+        pytest.param(
+            "{loguniform: [1.0e-5, 1.0e-2]}",
+            "float",
+            {"low": 1e-5, "high": 1e-2, "log": True},
+            [],
+            id="loguniform",
+        ),
+        pytest.param(
+            "{int: [32, 512]}",
+            "int",
+            {"low": 32, "high": 512, "step": 1, "log": False},
+            [],
+            id="int-inclusive",
+        ),
+        pytest.param(
+            "{int: [2, 10], step: 2}",
+            "int",
+            {"low": 2, "high": 10, "step": 2, "log": False},
+            [],
+            id="int-step",
+        ),
+        pytest.param(
+            "{int: [32, 512], log: true}",
+            "int",
+            {"low": 32, "high": 512, "step": 1, "log": True},
+            [],
+            id="int-log",
+        ),
+        pytest.param(
+            "{choice: [32, 64, 128]}",
+            "categorical",
+            {"choices": [32, 64, 128]},
+            [32, 64, 128],
+            id="choice-int",
+        ),
+        pytest.param(
+            "{choice: [adam, sgd]}",
+            "categorical",
+            {"choices": ["adam", "sgd"]},
+            ["adam", "sgd"],
+            id="choice-str",
+        ),
+        pytest.param(
+            "{choice: [[64, 64], [128, 128], [256, 128, 64]]}",
+            "categorical",
+            {"choices": ["[64, 64]", "[128, 128]", "[256, 128, 64]"]},
+            [[64, 64], [128, 128], [256, 128, 64]],
+            id="choice-lists-encoded",
+        ),
+        pytest.param(
+            "{choice: [1, 'one', null, true, 2.5]}",
+            "categorical",
+            {"choices": [1, "one", None, True, 2.5]},
+            [1, "one", None, True, 2.5],
+            id="choice-mixed",
+        ),
+        pytest.param(
+            "{grid: [100, 500]}", "categorical", {"choices": [100, 500]}, [100, 500], id="grid"
+        ),
     ],
 )
 def test_distribution(leaf: str, method: str, kwargs: dict[str, Any], options: list[Any]) -> None:
@@ -106,9 +159,14 @@ def test_fixed_values_are_not_suggested_and_nesting_keeps_dotted_paths() -> None
 
 @pytest.mark.parametrize(
     "value",
-    [pytest.param([64, 64], id="list"), pytest.param({"a": [1, 2]}, id="dict"),
-     pytest.param("adam", id="str"), pytest.param(3, id="int"), pytest.param(None, id="none"),
-     pytest.param(True, id="bool")],
+    [
+        pytest.param([64, 64], id="list"),
+        pytest.param({"a": [1, 2]}, id="dict"),
+        pytest.param("adam", id="str"),
+        pytest.param(3, id="int"),
+        pytest.param(None, id="none"),
+        pytest.param(True, id="bool"),
+    ],
 )
 def test_choice_encoding_round_trips(value: Any) -> None:
     options = [value, "other", 1.5]
@@ -131,21 +189,27 @@ def test_choice_true_and_one_stay_distinct() -> None:
     ("leaves", "num_samples", "points"),
     [
         pytest.param("x: {uniform: [0.0, 1.0]}\n", 5, [], id="no-grid"),
-        pytest.param("opt: {grid: [adam, sgd]}\n", 3, [{"opt": "adam"}, {"opt": "sgd"}],
-                     id="one-grid"),
+        pytest.param(
+            "opt: {grid: [adam, sgd]}\n", 3, [{"opt": "adam"}, {"opt": "sgd"}], id="one-grid"
+        ),
         pytest.param(
             "opt: {grid: [adam, sgd]}\nwidth: {grid: [1, 2, 3]}\nx: {uniform: [0.0, 1.0]}\n",
             4,
             [{"opt": o, "width": w} for o in ("adam", "sgd") for w in (1, 2, 3)],
             id="cross-product",
         ),
-        pytest.param("arch: {grid: [[8, 8], [16]]}\n", 2, [{"arch": [8, 8]}, {"arch": [16]}],
-                     id="list-values"),
+        pytest.param(
+            "arch: {grid: [[8, 8], [16]]}\n",
+            2,
+            [{"arch": [8, 8]}, {"arch": [16]}],
+            id="list-values",
+        ),
     ],
 )
 def test_grid_points(leaves: str, num_samples: int, points: list[dict[str, Any]]) -> None:
-    plan = plan_of("space:\n" + textwrap.indent(leaves, "  ")
-                   + f"trials: {{num_samples: {num_samples}}}\n")
+    plan = plan_of(
+        "space:\n" + textwrap.indent(leaves, "  ") + f"trials: {{num_samples: {num_samples}}}\n"
+    )
     assert plan.grid_points == points
     assert plan.total_trials == num_samples * max(1, len(points))
     for point in points:  # every grid value is one of the categorical's choices
@@ -161,18 +225,36 @@ def test_grid_points(leaves: str, num_samples: int, points: list[dict[str, Any]]
     [
         pytest.param("{type: random, seed: 1}", "RandomSampler", {}, "RandomSampler", id="random"),
         pytest.param("{type: tpe}", "TPESampler", {}, "TPESampler", id="tpe"),
-        pytest.param("{type: tpe, options: {multivariate: true, n_startup_trials: 5}}",
-                     "TPESampler", {"multivariate": True, "n_startup_trials": 5}, "TPESampler",
-                     id="tpe-options"),
-        pytest.param("{type: cmaes, options: {popsize: 4}}", "CmaEsSampler", {"popsize": 4},
-                     "CmaEsSampler", id="cmaes"),
+        pytest.param(
+            "{type: tpe, options: {multivariate: true, n_startup_trials: 5}}",
+            "TPESampler",
+            {"multivariate": True, "n_startup_trials": 5},
+            "TPESampler",
+            id="tpe-options",
+        ),
+        pytest.param(
+            "{type: cmaes, options: {popsize: 4}}",
+            "CmaEsSampler",
+            {"popsize": 4},
+            "CmaEsSampler",
+            id="cmaes",
+        ),
         pytest.param("{type: gp}", "GPSampler", {}, "GPSampler", id="gp"),
-        pytest.param("{type: qmc, options: {scramble: true}}", "QMCSampler", {"scramble": True},
-                     "QMCSampler", id="qmc"),
-        pytest.param("{type: nsga2, options: {population_size: 10}}", "NSGAIISampler",
-                     {"population_size": 10}, "NSGAIISampler", id="nsga2"),
-        pytest.param("{type: hyperopt}", "HyperoptSampler", {}, "HyperoptSampler",
-                     id="hyperopt"),
+        pytest.param(
+            "{type: qmc, options: {scramble: true}}",
+            "QMCSampler",
+            {"scramble": True},
+            "QMCSampler",
+            id="qmc",
+        ),
+        pytest.param(
+            "{type: nsga2, options: {population_size: 10}}",
+            "NSGAIISampler",
+            {"population_size": 10},
+            "NSGAIISampler",
+            id="nsga2",
+        ),
+        pytest.param("{type: hyperopt}", "HyperoptSampler", {}, "HyperoptSampler", id="hyperopt"),
     ],
 )
 def test_sampler(searcher: str, sampler: str, kwargs: dict[str, Any], cls: str) -> None:
@@ -194,8 +276,13 @@ def test_grid_searcher_enumerates_the_finite_space() -> None:
         trials: {num_samples: 6}
     """)
     assert plan.sampler == "GridSampler"
-    assert plan.sampler_kwargs == {"search_space": {
-        "a": [0.0, 0.25, 0.5, 0.75, 1.0], "n": [1, 4, 7], "h": ["[64, 64]", "[128]"]}}
+    assert plan.sampler_kwargs == {
+        "search_space": {
+            "a": [0.0, 0.25, 0.5, 0.75, 1.0],
+            "n": [1, 4, 7],
+            "h": ["[64, 64]", "[128]"],
+        }
+    }
     assert plan.total_trials == 6  # num_samples caps the searcher's own grid
     assert isinstance(plan.build_sampler(0), optuna.samplers.GridSampler)
 
@@ -224,20 +311,41 @@ def test_seeded_sampler_repeats_its_sequence() -> None:
     ("scheduler", "pruner", "kwargs", "max_t"),
     [
         pytest.param("{type: fifo}", "NopPruner", {}, None, id="fifo"),
-        pytest.param("{type: asha, max_t: 27, grace_period: 3, reduction_factor: 3}",
-                     "SuccessiveHalvingPruner",
-                     {"min_resource": 3, "reduction_factor": 3, "min_early_stopping_rate": 0},
-                     27, id="asha"),
-        pytest.param("{type: asha}", "SuccessiveHalvingPruner",
-                     {"min_resource": 1, "reduction_factor": 4, "min_early_stopping_rate": 0},
-                     100, id="asha-defaults"),
-        pytest.param("{type: hyperband, max_t: 81, reduction_factor: 3}", "HyperbandPruner",
-                     {"min_resource": 1, "max_resource": 81, "reduction_factor": 3}, 81,
-                     id="hyperband"),
-        pytest.param("{type: median, grace_period: 5, min_samples_required: 4}", "MedianPruner",
-                     {"n_startup_trials": 4, "n_warmup_steps": 5}, None, id="median"),
-        pytest.param("{type: median, grace_period: 2.5}", "MedianPruner",
-                     {"n_startup_trials": 3, "n_warmup_steps": 3}, None, id="median-fraction"),
+        pytest.param(
+            "{type: asha, max_t: 27, grace_period: 3, reduction_factor: 3}",
+            "SuccessiveHalvingPruner",
+            {"min_resource": 3, "reduction_factor": 3, "min_early_stopping_rate": 0},
+            27,
+            id="asha",
+        ),
+        pytest.param(
+            "{type: asha}",
+            "SuccessiveHalvingPruner",
+            {"min_resource": 1, "reduction_factor": 4, "min_early_stopping_rate": 0},
+            100,
+            id="asha-defaults",
+        ),
+        pytest.param(
+            "{type: hyperband, max_t: 81, reduction_factor: 3}",
+            "HyperbandPruner",
+            {"min_resource": 1, "max_resource": 81, "reduction_factor": 3},
+            81,
+            id="hyperband",
+        ),
+        pytest.param(
+            "{type: median, grace_period: 5, min_samples_required: 4}",
+            "MedianPruner",
+            {"n_startup_trials": 4, "n_warmup_steps": 5},
+            None,
+            id="median",
+        ),
+        pytest.param(
+            "{type: median, grace_period: 2.5}",
+            "MedianPruner",
+            {"n_startup_trials": 3, "n_warmup_steps": 3},
+            None,
+            id="median-fraction",
+        ),
     ],
 )
 def test_pruner(scheduler: str, pruner: str, kwargs: dict[str, Any], max_t: int | None) -> None:
@@ -260,11 +368,14 @@ def test_time_attr_is_kept() -> None:
 @pytest.mark.parametrize(
     ("objective", "directions", "names"),
     [
-        pytest.param("{function: m:f, metric: loss, mode: min}", ["minimize"], ["loss"],
-                     id="min"),
+        pytest.param("{function: m:f, metric: loss, mode: min}", ["minimize"], ["loss"], id="min"),
         pytest.param("{function: m:f, metric: acc, mode: max}", ["maximize"], ["acc"], id="max"),
-        pytest.param("{function: m:f, metrics: {accuracy: max, latency_ms: min}}",
-                     ["maximize", "minimize"], ["accuracy", "latency_ms"], id="multi"),
+        pytest.param(
+            "{function: m:f, metrics: {accuracy: max, latency_ms: min}}",
+            ["maximize", "minimize"],
+            ["accuracy", "latency_ms"],
+            id="multi",
+        ),
     ],
 )
 def test_directions(objective: str, directions: list[str], names: list[str]) -> None:

@@ -14,10 +14,13 @@ import pytest
 pytest.importorskip("optuna")
 pytest.importorskip("psutil")
 
-from helpers import (  # noqa: E402
+from helpers import (
     attempts,
     descendants,
+    describe,
+    leftovers,
     load_study,
+    no_leftovers,
     read_best,
     read_csv,
     read_summary,
@@ -26,7 +29,6 @@ from helpers import (  # noqa: E402
     run_ok,
     spec,
     states,
-    wait_until,
     write_spec,
 )
 
@@ -37,22 +39,8 @@ KILL_GRACE_S = 2.0  # sweepspec.run.optuna_runner.KILL_GRACE_S
 POLL_S = 1.0
 
 
-def leftovers(tmp_path: Path) -> list[Any]:
-    """Live processes started from the test's directory (the trials' cwd), anywhere."""
-    import psutil
-
-    out = []
-    for p in psutil.process_iter(["cwd", "status", "cmdline"]):
-        cwd = p.info["cwd"] or ""
-        if (cwd == str(tmp_path) or cwd.startswith(f"{tmp_path}/")) \
-                and p.info["status"] != psutil.STATUS_ZOMBIE:
-            out.append(p)
-    return out
-
-
 def assert_no_leftovers(tmp_path: Path) -> None:
-    assert wait_until(lambda: not descendants() and not leftovers(tmp_path), timeout=5), (
-        descendants(), [p.info for p in leftovers(tmp_path)])
+    assert no_leftovers(tmp_path), describe(descendants() + leftovers(tmp_path))
 
 
 def logical_attempts(tmp_path: Path, name: str) -> dict[str, list[Any]]:
@@ -63,8 +51,14 @@ def logical_attempts(tmp_path: Path, name: str) -> dict[str, list[Any]]:
 
 
 def test_raises_is_retried_then_failed_with_traceback(tmp_path: Path) -> None:
-    write_spec(tmp_path, spec("raises", objective={"function": FAULTY + "raises"},
-                              trials={"num_samples": 3, "max_retries": 2}))
+    write_spec(
+        tmp_path,
+        spec(
+            "raises",
+            objective={"function": FAULTY + "raises"},
+            trials={"num_samples": 3, "max_retries": 2},
+        ),
+    )
     run_ok(tmp_path)
     rows = read_csv(tmp_path, "raises")
     assert len(rows) == 3 and states(rows) == {"FAILED": 3}
@@ -76,8 +70,9 @@ def test_raises_is_retried_then_failed_with_traceback(tmp_path: Path) -> None:
         assert all(t.state.name == "FAIL" for t in ts)
         assert [t.user_attrs.get("final", False) for t in ts].count(True) == 1
         for attempt in range(3):
-            text = (run_dir(tmp_path, "raises") / "trials" / logical
-                    / f"error-{attempt}.txt").read_text()
+            text = (
+                run_dir(tmp_path, "raises") / "trials" / logical / f"error-{attempt}.txt"
+            ).read_text()
             assert "ValueError: boom" in text and "Traceback (most recent call last)" in text
     failed = read_summary(tmp_path, "raises")["failed"]
     assert [f["error"] for f in failed] == ["ValueError: boom"] * 3
@@ -95,8 +90,14 @@ def test_raises_is_retried_then_failed_with_traceback(tmp_path: Path) -> None:
     ],
 )
 def test_bad_metric_is_a_failed_trial(tmp_path: Path, function: str, reason: str) -> None:
-    write_spec(tmp_path, spec("bad", objective={"function": FAULTY + function},
-                              trials={"num_samples": 3, "max_retries": 1}))
+    write_spec(
+        tmp_path,
+        spec(
+            "bad",
+            objective={"function": FAULTY + function},
+            trials={"num_samples": 3, "max_retries": 1},
+        ),
+    )
     run_ok(tmp_path)
     rows = read_csv(tmp_path, "bad")
     assert states(rows) == {"FAILED": 3}
@@ -125,9 +126,15 @@ def objective(config, trial):
 
 def test_non_finite_values_never_win(tmp_path: Path) -> None:
     (tmp_path / "mixed.py").write_text(MIXED)
-    write_spec(tmp_path, spec("mixed", objective={"function": "mixed.py:objective"},
-                              space={"x": {"uniform": [-1.0, 1.0]}},
-                              trials={"num_samples": 8}))
+    write_spec(
+        tmp_path,
+        spec(
+            "mixed",
+            objective={"function": "mixed.py:objective"},
+            space={"x": {"uniform": [-1.0, 1.0]}},
+            trials={"num_samples": 8},
+        ),
+    )
     run_ok(tmp_path)
     rows = read_csv(tmp_path, "mixed")
     assert len(rows) == 8
@@ -144,8 +151,14 @@ def test_non_finite_values_never_win(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("function", ["hangs", "busy_hang", "spawns_child_and_hangs"])
 def test_hanging_trial_is_killed_at_its_timeout(tmp_path: Path, function: str) -> None:
-    write_spec(tmp_path, spec("hang", objective={"function": FAULTY + function},
-                              trials={"num_samples": 2, "timeout": TIMEOUT_S, "max_retries": 1}))
+    write_spec(
+        tmp_path,
+        spec(
+            "hang",
+            objective={"function": FAULTY + function},
+            trials={"num_samples": 2, "timeout": TIMEOUT_S, "max_retries": 1},
+        ),
+    )
     started = time.monotonic()
     run_ok(tmp_path, timeout=60)
     wall = time.monotonic() - started
@@ -163,21 +176,34 @@ def test_hanging_trial_is_killed_at_its_timeout(tmp_path: Path, function: str) -
     if function == "spawns_child_and_hangs":
         import psutil
 
-        sleepers = [p for p in psutil.process_iter(["cmdline", "cwd", "status"])
-                    if p.info["cmdline"] == ["sleep", "3600"] and p.info["cwd"] == str(tmp_path)
-                    and p.info["status"] != psutil.STATUS_ZOMBIE]
+        sleepers = [
+            p
+            for p in psutil.process_iter(["cmdline", "cwd", "status"])
+            if p.info["cmdline"] == ["sleep", "3600"]
+            and p.info["cwd"] == str(tmp_path)
+            and p.info["status"] != psutil.STATUS_ZOMBIE
+        ]
         assert not sleepers
 
 
 @pytest.mark.parametrize(
     ("function", "message"),
-    [pytest.param("exits", "exited with code 3", id="os-exit"),
-     pytest.param("segfault", "signal SIGSEGV", id="segfault")],
+    [
+        pytest.param("exits", "exited with code 3", id="os-exit"),
+        pytest.param("segfault", "signal SIGSEGV", id="segfault"),
+    ],
 )
-def test_crashing_trial_is_retried_and_the_driver_lives(tmp_path: Path, function: str,
-                                                         message: str) -> None:
-    write_spec(tmp_path, spec("crash", objective={"function": FAULTY + function},
-                              trials={"num_samples": 3, "max_retries": 1}))
+def test_crashing_trial_is_retried_and_the_driver_lives(
+    tmp_path: Path, function: str, message: str
+) -> None:
+    write_spec(
+        tmp_path,
+        spec(
+            "crash",
+            objective={"function": FAULTY + function},
+            trials={"num_samples": 3, "max_retries": 1},
+        ),
+    )
     run_ok(tmp_path)  # the driver finished the sweep: it outlived every crash
     rows = read_csv(tmp_path, "crash")
     assert states(rows) == {"FAILED": 3}
@@ -195,25 +221,37 @@ def test_crashing_trial_is_retried_and_the_driver_lives(tmp_path: Path, function
 
 def test_flaky_trial_succeeds_on_retry(tmp_path: Path) -> None:
     markers = tmp_path / "markers"
-    write_spec(tmp_path, spec("flaky",
-                              objective={"function": FAULTY + "flaky",
-                                         "config": {"marker_dir": str(markers)}},
-                              space={"key": {"grid": ["a", "b", "c"]}},
-                              trials={"num_samples": 1, "max_retries": 1}))
+    write_spec(
+        tmp_path,
+        spec(
+            "flaky",
+            objective={"function": FAULTY + "flaky", "config": {"marker_dir": str(markers)}},
+            space={"key": {"grid": ["a", "b", "c"]}},
+            trials={"num_samples": 1, "max_retries": 1},
+        ),
+    )
     run_ok(tmp_path)
     rows = read_csv(tmp_path, "flaky")
     assert states(rows) == {"COMPLETE": 3}
     assert sorted(r["params.key"] for r in rows) == ["a", "b", "c"]
     for ts in logical_attempts(tmp_path, "flaky").values():
         ts.sort(key=lambda t: t.number)
-        assert [(t.user_attrs["attempt"], t.state.name) for t in ts] == [(0, "FAIL"),
-                                                                          (1, "COMPLETE")]
+        assert [(t.user_attrs["attempt"], t.state.name) for t in ts] == [
+            (0, "FAIL"),
+            (1, "COMPLETE"),
+        ]
     assert read_summary(tmp_path, "flaky")["failed"] == []
 
 
 def test_max_failed_stops_the_sweep(tmp_path: Path) -> None:
-    write_spec(tmp_path, spec("maxfail", objective={"function": FAULTY + "raises"},
-                              trials={"num_samples": 8, "max_failed": 2, "max_retries": 0}))
+    write_spec(
+        tmp_path,
+        spec(
+            "maxfail",
+            objective={"function": FAULTY + "raises"},
+            trials={"num_samples": 8, "max_failed": 2, "max_retries": 0},
+        ),
+    )
     proc = run_cli(tmp_path)
     assert proc.returncode == 1, proc.stderr
     assert "Traceback" not in proc.stderr
@@ -228,11 +266,16 @@ def test_max_failed_stops_the_sweep(tmp_path: Path) -> None:
 
 
 def test_time_budget_stops_launching(tmp_path: Path) -> None:
-    write_spec(tmp_path, spec("budget",
-                              objective={"function": CURVE,
-                                         "config": {"epochs": 4, "step_seconds": 0.2}},
-                              space={"lr": {"loguniform": [1e-4, 1e-1]}},
-                              trials={"num_samples": 50}, stop={"sweep": {"time_budget": 2}}))
+    write_spec(
+        tmp_path,
+        spec(
+            "budget",
+            objective={"function": CURVE, "config": {"epochs": 4, "step_seconds": 0.2}},
+            space={"lr": {"loguniform": [1e-4, 1e-1]}},
+            trials={"num_samples": 50},
+            stop={"sweep": {"time_budget": 2}},
+        ),
+    )
     proc = run_ok(tmp_path, timeout=60)
     assert "[stopped: time_budget]" in proc.stderr
     rows = read_csv(tmp_path, "budget")
@@ -244,8 +287,10 @@ def test_time_budget_stops_launching(tmp_path: Path) -> None:
 
 
 def test_target_stops_the_sweep(tmp_path: Path) -> None:
-    write_spec(tmp_path, spec("target", trials={"num_samples": 50},
-                              stop={"sweep": {"target": {"loss": 0.3}}}))
+    write_spec(
+        tmp_path,
+        spec("target", trials={"num_samples": 50}, stop={"sweep": {"target": {"loss": 0.3}}}),
+    )
     proc = run_ok(tmp_path)
     assert "[stopped: target]" in proc.stderr
     rows = read_csv(tmp_path, "target")
@@ -261,13 +306,16 @@ def test_target_stops_the_sweep(tmp_path: Path) -> None:
 
 
 def test_asha_prunes_and_best_is_complete(tmp_path: Path) -> None:
-    write_spec(tmp_path, spec("asha",
-                              objective={"function": CURVE,
-                                         "config": {"epochs": 9, "step_seconds": 0.02}},
-                              space={"lr": {"loguniform": [1e-5, 1e-1]}},
-                              scheduler={"type": "asha", "max_t": 9, "grace_period": 1,
-                                         "reduction_factor": 3},
-                              trials={"num_samples": 8}))
+    write_spec(
+        tmp_path,
+        spec(
+            "asha",
+            objective={"function": CURVE, "config": {"epochs": 9, "step_seconds": 0.02}},
+            space={"lr": {"loguniform": [1e-5, 1e-1]}},
+            scheduler={"type": "asha", "max_t": 9, "grace_period": 1, "reduction_factor": 3},
+            trials={"num_samples": 8},
+        ),
+    )
     run_ok(tmp_path)
     rows = read_csv(tmp_path, "asha")
     counts = states(rows)
@@ -288,10 +336,15 @@ def test_asha_prunes_and_best_is_complete(tmp_path: Path) -> None:
 
 
 def test_nan_report_is_never_shown_to_the_pruner(tmp_path: Path) -> None:
-    write_spec(tmp_path, spec("nanrep", objective={"function": FAULTY + "nan_report"},
-                              scheduler={"type": "median", "grace_period": 0,
-                                         "min_samples_required": 1},
-                              trials={"num_samples": 4}))
+    write_spec(
+        tmp_path,
+        spec(
+            "nanrep",
+            objective={"function": FAULTY + "nan_report"},
+            scheduler={"type": "median", "grace_period": 0, "min_samples_required": 1},
+            trials={"num_samples": 4},
+        ),
+    )
     run_ok(tmp_path)
     rows = read_csv(tmp_path, "nanrep")
     assert len(rows) == 4 and set(states(rows)) <= {"COMPLETE", "PRUNED"}
@@ -304,12 +357,16 @@ def test_nan_report_is_never_shown_to_the_pruner(tmp_path: Path) -> None:
 
 
 def test_stop_trial_ends_trials_as_complete(tmp_path: Path) -> None:
-    write_spec(tmp_path, spec("stoptrial",
-                              objective={"function": CURVE,
-                                         "config": {"epochs": 9, "step_seconds": 0.01}},
-                              space={"lr": {"loguniform": [1e-4, 1e-1]}},
-                              stop={"trial": {"training_iteration": 3}},
-                              trials={"num_samples": 3}))
+    write_spec(
+        tmp_path,
+        spec(
+            "stoptrial",
+            objective={"function": CURVE, "config": {"epochs": 9, "step_seconds": 0.01}},
+            space={"lr": {"loguniform": [1e-4, 1e-1]}},
+            stop={"trial": {"training_iteration": 3}},
+            trials={"num_samples": 3},
+        ),
+    )
     run_ok(tmp_path)
     rows = read_csv(tmp_path, "stoptrial")
     assert states(rows) == {"COMPLETE": 3}
@@ -323,11 +380,19 @@ def test_stop_trial_ends_trials_as_complete(tmp_path: Path) -> None:
 
 
 def test_inactive_conditional_param_is_empty(tmp_path: Path) -> None:
-    write_spec(tmp_path, spec("when", space={
-        "x": {"uniform": [-1.0, 1.0]}, "y": {"uniform": [-1.0, 1.0]},
-        "optimizer": {"choice": ["adam", "sgd"]},
-        "momentum": {"uniform": [0.0, 0.9], "when": "optimizer == 'sgd'"},
-    }, trials={"num_samples": 8}))
+    write_spec(
+        tmp_path,
+        spec(
+            "when",
+            space={
+                "x": {"uniform": [-1.0, 1.0]},
+                "y": {"uniform": [-1.0, 1.0]},
+                "optimizer": {"choice": ["adam", "sgd"]},
+                "momentum": {"uniform": [0.0, 0.9], "when": "optimizer == 'sgd'"},
+            },
+            trials={"num_samples": 8},
+        ),
+    )
     run_ok(tmp_path)
     rows = read_csv(tmp_path, "when")
     assert states(rows) == {"COMPLETE": 8}
@@ -343,8 +408,9 @@ def test_inactive_conditional_param_is_empty(tmp_path: Path) -> None:
 
 
 def test_constraint_violating_samples_never_run(tmp_path: Path) -> None:
-    write_spec(tmp_path, spec("constrained", constraints=["x + y <= -0.2"],
-                              trials={"num_samples": 6}))
+    write_spec(
+        tmp_path, spec("constrained", constraints=["x + y <= -0.2"], trials={"num_samples": 6})
+    )
     run_ok(tmp_path)
     rows = read_csv(tmp_path, "constrained")
     assert states(rows) == {"COMPLETE": 6}
@@ -360,15 +426,25 @@ def test_constraint_violating_samples_never_run(tmp_path: Path) -> None:
 
 def test_try_first_runs_first_and_once(tmp_path: Path) -> None:
     first = {"x": 0.25, "y": -0.125, "optimizer": "sgd"}
-    data = spec("tryfirst", space={"x": {"uniform": [-1.0, 1.0]}, "y": {"uniform": [-1.0, 1.0]},
-                                   "optimizer": {"choice": ["adam", "sgd"]}},
-                try_first=[first], trials={"num_samples": 3})
+    data = spec(
+        "tryfirst",
+        space={
+            "x": {"uniform": [-1.0, 1.0]},
+            "y": {"uniform": [-1.0, 1.0]},
+            "optimizer": {"choice": ["adam", "sgd"]},
+        },
+        try_first=[first],
+        trials={"num_samples": 3},
+    )
     write_spec(tmp_path, data)
     run_ok(tmp_path)
     rows = read_csv(tmp_path, "tryfirst")
     row0 = next(r for r in rows if r["trial_id"] == "0")
-    assert {k: row0[f"params.{k}"] for k in first} == {"x": "0.25", "y": "-0.125",
-                                                        "optimizer": "sgd"}
+    assert {k: row0[f"params.{k}"] for k in first} == {
+        "x": "0.25",
+        "y": "-0.125",
+        "optimizer": "sgd",
+    }
     assert float(row0["loss"]) == pytest.approx((0.25 - 0.3) ** 2 + (-0.125 + 0.1) ** 2 + 0.1)
     run_ok(tmp_path, "trials.num_samples=6")  # a resume: try_first is not queued again
     rows = read_csv(tmp_path, "tryfirst")
@@ -380,10 +456,18 @@ def test_try_first_runs_first_and_once(tmp_path: Path) -> None:
 
 
 def test_grid_leaf_runs_every_value_num_samples_times(tmp_path: Path) -> None:
-    write_spec(tmp_path, spec("grid", space={"x": {"uniform": [-1.0, 1.0]},
-                                             "y": {"uniform": [-1.0, 1.0]},
-                                             "optimizer": {"grid": ["adam", "sgd", "rms"]}},
-                              trials={"num_samples": 2}))
+    write_spec(
+        tmp_path,
+        spec(
+            "grid",
+            space={
+                "x": {"uniform": [-1.0, 1.0]},
+                "y": {"uniform": [-1.0, 1.0]},
+                "optimizer": {"grid": ["adam", "sgd", "rms"]},
+            },
+            trials={"num_samples": 2},
+        ),
+    )
     run_ok(tmp_path)
     rows = read_csv(tmp_path, "grid")
     assert states(rows) == {"COMPLETE": 6}

@@ -165,10 +165,25 @@ def _spec(tmp_path: Path, name: str, storage: str, per_point: int, *,
     write_spec(tmp_path, data)
 
 
+_STARTED: list[Any] = []
+
+
+@pytest.fixture(autouse=True)
+def _reap() -> Iterator[None]:
+    """A failed test leaves no sweepspec process behind."""
+    yield
+    while _STARTED:
+        p = _STARTED.pop()
+        if p.returncode is None:
+            _kill(p)
+
+
 def _start(tmp_path: Path, command: str, env: dict[str, str], *args: str) -> Any:
-    return subprocess.Popen([sys.executable, "-m", "sweepspec", command, "spec.yaml", *args],
-                            cwd=tmp_path, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    p = subprocess.Popen([sys.executable, "-m", "sweepspec", command, "spec.yaml", *args],
+                         cwd=tmp_path, env=env, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True, start_new_session=True)
+    _STARTED.append(p)
+    return p
 
 
 def _finish(procs: list[Any], timeout: float = 90) -> list[str]:
@@ -202,13 +217,29 @@ def _records(tmp_path: Path, kind: str) -> list[dict[str, Any]]:
     return [json.loads(f.read_text()) for f in sorted((tmp_path / "rec").glob(f"{kind}-*.json"))]
 
 
-def _sweep(tmp_path: Path, n: int, env: dict[str, str]) -> list[str]:
+def _machine(tmp_path: Path, i: int) -> Path:
+    """The working directory of "machine" ``i`` (0: ``tmp_path``): a copy of the spec and the
+    objective, hence its own run directory, leases and local gate file, as on another host
+    (the records directory is shared)."""
+    if i == 0:
+        return tmp_path
+    d = tmp_path / f"m{i}"
+    if not d.exists():
+        d.mkdir()
+        for f in ("spec.yaml", "obj.py"):
+            shutil.copy(tmp_path / f, d / f)
+    return d
+
+
+def _sweep(tmp_path: Path, n: int, env: dict[str, str], *, machines: bool = False) -> list[str]:
     """``sweepspec run``, then (once it runs trials) ``n - 1`` workers at once; all finish.
-    The first trials wait until all ``n`` drivers run one (a barrier in the objective)."""
+    The first trials wait until all ``n`` drivers run one (a barrier in the objective).
+    ``machines``: each process in its own working directory (see :func:`_machine`)."""
     env = {**env, "SWEEPSPEC_TEST_DRIVERS": str(n)}
     procs = [_start(tmp_path, "run", env)]
     assert wait_until(lambda: _records(tmp_path, "start") or procs[0].poll() is not None, 60)
-    procs += [_start(tmp_path, "worker", env) for _ in range(n - 1)]
+    procs += [_start(_machine(tmp_path, i if machines else 0), "worker", env)
+              for i in range(1, n)]
     return _finish(procs)
 
 
@@ -304,16 +335,20 @@ def test_sqlite_workers_exact(tmp_path: Path) -> None:
     _assert_concurrent(tmp_path, 3)
 
 
-def test_journal_worker_churn(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "storage", ["journal", pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_worker_churn(tmp_path: Path, storage: str, request: pytest.FixtureRequest) -> None:
     """SIGKILL one worker mid-trial, start another: counts stay exact and the killed
-    worker's trial runs again with the same params."""
+    worker's trial runs again with the same params, at once (its lease is free; on
+    PostgreSQL the victim runs in another run directory, found through ``lease_dir``)."""
     import psutil
 
-    _spec(tmp_path, "churn", "runs", per_point=4)
+    storage = "runs" if storage == "journal" else request.getfixturevalue("pg_url")
+    _spec(tmp_path, "churn", storage, per_point=4)
     env = _env(tmp_path, SWEEPSPEC_TEST_SLEEP="1.0")
     run = _start(tmp_path, "run", env)
     assert wait_until(lambda: _records(tmp_path, "start"), 60)
-    victim = _start(tmp_path, "worker", env)
+    victim = _start(_machine(tmp_path, 0 if storage == "runs" else 1), "worker", env)
     other = _start(tmp_path, "worker", env)
 
     def victim_busy() -> list[dict[str, Any]]:
@@ -327,11 +362,14 @@ def test_journal_worker_churn(tmp_path: Path) -> None:
     assert wait_until(lambda: not psutil.pid_exists(lost["pid"]), 10)
     late = _start(tmp_path, "worker", env)
     _finish([run, other, late])
-    complete = _check_exact(tmp_path, "churn", "runs", per_point=4)
+    complete = _check_exact(tmp_path, "churn", storage, per_point=4)
     rerun = [t for t in complete if t.params["x"] == lost["x"]]
     assert len(rerun) == 1 and "requeue_of" in rerun[0].user_attrs
-    study, _ = _open_study(tmp_path, "churn", "runs")
-    orphan = study.trials[rerun[0].user_attrs["requeue_of"]]
+    study, st = _open_study(tmp_path, "churn", storage)
+    try:
+        orphan = study.trials[rerun[0].user_attrs["requeue_of"]]
+    finally:
+        _close(st)
     assert orphan.state.name == "FAIL" and orphan.user_attrs.get("orphaned")
     assert orphan.params == rerun[0].params
     assert orphan.user_attrs["logical"] == rerun[0].user_attrs["logical"]
@@ -342,8 +380,10 @@ def test_journal_worker_churn(tmp_path: Path) -> None:
 
 @pytest.mark.postgres
 def test_postgres_workers_exact(tmp_path: Path, pg_url: str) -> None:
+    """Four drivers, each in its own run directory (as on four machines): only the database
+    lock keeps them from overshooting."""
     _spec(tmp_path, "pg", pg_url, per_point=4)
-    _sweep(tmp_path, 4, _env(tmp_path))
+    _sweep(tmp_path, 4, _env(tmp_path), machines=True)
     _check_exact(tmp_path, "pg", pg_url, per_point=4)
     _assert_concurrent(tmp_path, 4)
 

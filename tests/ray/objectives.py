@@ -1,0 +1,87 @@
+"""Objectives for the Ray tests (loaded by file path, as a user's ``file.py:function``)."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+
+def _log(config: dict[str, Any], name: str, item: dict[str, Any]) -> None:
+    """Append ``item`` to ``<config['log_dir']>/<name>.jsonl`` (a test's shared directory)."""
+    path = Path(config["log_dir"]) / f"{name}.jsonl"
+    with open(path, "a", encoding="utf-8") as fh:
+        fh.write(json.dumps(item) + "\n")
+
+
+def curve(config: dict[str, Any], trial: Any) -> dict[str, float]:
+    """A resumable learning curve; logs where each attempt started from."""
+    epochs = int(config.get("epochs", 8))
+    final = (math.log10(config["lr"]) + 2.5) ** 2
+    state = trial.checkpoint.load() if trial.checkpoint else {"step": 0, "owner": None}
+    if "log_dir" in config:
+        _log(config, "starts", {"trial": trial.trial_id, "from_step": state["step"],
+                                "owner": state["owner"], "lr": config["lr"]})
+    loss = final + 1.0
+    for step in range(state["step"], epochs):
+        time.sleep(float(config.get("step_seconds", 0.0)))
+        loss = final + 1.0 / (step + 1)
+        trial.report({"loss": loss}, checkpoint={"step": step + 1, "owner": trial.trial_id})
+    return {"loss": loss}
+
+
+def modes(config: dict[str, Any], trial: Any) -> dict[str, float]:
+    """One behaviour per ``mode``: ok, raise, flaky (fails its first attempt), nan, hang,
+    missing, nockpt (reports without a checkpoint)."""
+    mode = config["mode"]
+    if mode == "raise":
+        raise ValueError("boom")
+    if mode == "flaky":
+        marker = trial.dir / "failed-once"
+        if not marker.exists():
+            marker.write_text("x")
+            raise RuntimeError("first attempt fails")
+    if mode == "nan":
+        trial.report({"loss": float("nan")})
+    if mode == "hang":
+        time.sleep(120)
+    if mode == "missing":
+        return {"other": 1.0}
+    if mode == "nockpt":
+        trial.report({"loss": 1.0})
+    return {"loss": 0.5}
+
+
+def barrier(config: dict[str, Any], trial: Any) -> dict[str, Any]:
+    """Records CUDA_VISIBLE_DEVICES, then waits until ``n`` trials have started (concurrency)."""
+    shared = Path(config["log_dir"])
+    (shared / f"started-{trial.trial_id}").write_text(os.environ.get("CUDA_VISIBLE_DEVICES", ""))
+    deadline = time.monotonic() + float(config.get("wait", 60))
+    together = False
+    while time.monotonic() < deadline:
+        if len(list(shared.glob("started-*"))) >= int(config["n"]):
+            together = True
+            break
+        time.sleep(0.05)
+    return {"loss": float(config["x"]), "cuda": os.environ.get("CUDA_VISIBLE_DEVICES", "none"),
+            "together": int(together)}
+
+
+def where(config: dict[str, Any], trial: Any) -> dict[str, Any]:
+    """Where the trial ran: the node label that the test gave each ``ray start`` in its
+    environment (Ray workers inherit it) and the pid of the Ray actor (the trial process's
+    parent); sleeps so that trials overlap and spread over the nodes."""
+    time.sleep(float(config.get("sleep", 1.0)))
+    return {"loss": float(config["x"]), "node": os.environ.get("SWEEPSPEC_TEST_NODE", "?"),
+            "actor_pid": os.getppid()}
+
+
+def torch_cuda(config: dict[str, Any], trial: Any) -> dict[str, float]:
+    """A tiny CUDA computation (for the gpu-marked test)."""
+    import torch
+
+    x = torch.full((256, 256), float(config["x"]), device="cuda")
+    return {"loss": float((x @ x).mean().item()), "device": torch.cuda.get_device_name(0)}
