@@ -77,7 +77,7 @@ def load_text(
     data, source = _apply_extends(data, source, base_dir, seen=(file,))
     data, source = _apply_overrides(data, source, overrides)
     data = _resolve(data, source)
-    if "name" not in data:
+    if data.get("name") is None:  # absent or `name: null`
         data["name"] = _default_name(spec_path, file)
     spec = validate_model(data, source)
     problems = check_spec(spec, source)
@@ -174,6 +174,16 @@ def _apply_extends(
             Problem("extends takes a path to a YAML file", path="extends", location=where)
         )
     base_path = (base_dir / target).resolve()
+    if not _allowed_base(target, base_path, base_dir):
+        raise SweepspecError(
+            Problem(
+                f"extends takes a relative path to a .yaml/.yml file inside the spec's "
+                f"directory or the current directory, but got {target!r}",
+                path="extends",
+                location=where,
+                code="extends",
+            )
+        )
     if str(base_path) in seen or len(seen) > MAX_EXTENDS_DEPTH:
         raise SweepspecError(
             Problem(
@@ -231,6 +241,15 @@ def _replace_leaves(base: dict[str, Any], patch: dict[str, Any]) -> None:
             del base[key]
         elif isinstance(base[key], dict):
             _replace_leaves(base[key], value)
+
+
+def _allowed_base(target: str, resolved: Path, base_dir: Path) -> bool:
+    """A base is a YAML file under the spec's directory or the working directory: a spec from
+    a pull request must not make validate read (and echo parts of) arbitrary files."""
+    if Path(target).is_absolute() or resolved.suffix not in (".yaml", ".yml"):
+        return False
+    roots = (base_dir.resolve(), Path.cwd().resolve())
+    return any(resolved.is_relative_to(root) for root in roots)
 
 
 def _display_path(path: Path) -> str:

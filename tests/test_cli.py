@@ -33,7 +33,12 @@ Capsys = pytest.CaptureFixture[str]
 def run_module(*args: str) -> subprocess.CompletedProcess[str]:
     """``python ARGS`` in the repository root (SWEEPSPEC_DEBUG is unset by the autouse fixture)."""
     return subprocess.run(
-        [sys.executable, *args], cwd=REPO, env=dict(os.environ), capture_output=True, text=True,
+        [sys.executable, *args],
+        check=False,
+        cwd=REPO,
+        env=dict(os.environ),
+        capture_output=True,
+        text=True,
         timeout=120,
     )
 

@@ -55,9 +55,7 @@ def test_golden_message(
 
 def test_golden_set_is_complete() -> None:
     assert len(CASES) >= 30
-    orphans = [
-        p.name for p in INVALID.glob("*.expected") if not p.with_suffix(".yaml").exists()
-    ]
+    orphans = [p.name for p in INVALID.glob("*.expected") if not p.with_suffix(".yaml").exists()]
     assert not orphans, f"golden files without a spec: {orphans}"
 
 

@@ -76,6 +76,11 @@ def test_default_name_is_the_slugified_stem(
     assert loaded.base_dir == path.parent
 
 
+def test_null_name_gets_the_default() -> None:
+    loaded = load_text(MINIMAL + "name: null\n", "Null Name.yaml")
+    assert loaded.spec.name == loaded.spec.run_name == "null-name"
+
+
 def test_explicit_name_is_kept() -> None:
     assert load_text(MINIMAL + "name: my-run.v1\n", "x.yaml").spec.name == "my-run.v1"
 
@@ -253,7 +258,9 @@ def test_override_is_applied() -> None:
 
 
 def test_override_adds_a_mapping() -> None:
-    loaded = load_text(MINIMAL, "x.yaml", ["space.bs={choice: [1, 2]}", "stop.sweep.time_budget=1h"])
+    loaded = load_text(
+        MINIMAL, "x.yaml", ["space.bs={choice: [1, 2]}", "stop.sweep.time_budget=1h"]
+    )
     assert loaded.spec.space["bs"].choice == [1, 2]
     assert loaded.spec.stop.sweep.time_budget == 3600
 
@@ -337,7 +344,10 @@ def test_env_in_storage_stays_literal_and_is_never_read(monkeypatch: pytest.Monk
     environ = _RecordingEnviron({**os.environ, "PGPASS": CANARY})
     monkeypatch.setattr(os, "environ", environ)
     url = "postgresql://sweeper:${oc.env:PGPASS}@db:5432/sweeps"
-    text = MINIMAL + f"storage: {url}\ntracking:\n  mlflow: {{tracking_uri: 'http://u:${{oc.env:PGPASS}}@h'}}\n"
+    text = (
+        MINIMAL
+        + f"storage: {url}\ntracking:\n  mlflow: {{tracking_uri: 'http://u:${{oc.env:PGPASS}}@h'}}\n"
+    )
     loaded = load_text(text, "x.yaml")
     assert loaded.spec.storage == url
     assert loaded.resolved["storage"] == url
@@ -386,7 +396,9 @@ space:
 
 
 def test_cross_field_errors_are_all_reported() -> None:
-    text = MINIMAL + "constraints: [lr_x > 0]\ntry_first: [{lr: 5}]\nsearcher: {options: {foo: 1}}\n"
+    text = (
+        MINIMAL + "constraints: [lr_x > 0]\ntry_first: [{lr: 5}]\nsearcher: {options: {foo: 1}}\n"
+    )
     problems = errors(text)
     assert [p.path for p in problems] == ["constraints.0", "try_first.0.lr", "searcher.options.foo"]
     assert [p.location.line for p in problems] == [8, 9, 10]
@@ -467,10 +479,10 @@ def test_valid_example_files() -> None:
 # --------------------------------------------------------------------------- properties
 
 
-def _check(text: str, overrides: tuple[str, ...] = (), *, feasibility: bool = True) -> None:
+def _check(text: str | bytes, overrides: tuple[str, ...] = ()) -> None:
     """Loading gives a spec or located problems; any other exception fails the test."""
     try:
-        loaded = load_text(text, "prop.yaml", overrides, feasibility=feasibility)
+        loaded = load_text(text, "prop.yaml", overrides)
     except SweepspecError as exc:
         assert exc.problems
         for problem in exc.problems:
@@ -490,7 +502,7 @@ PROPERTY = settings(
 )
 
 YAMLISH = st.text(
-    alphabet=st.sampled_from(list("ab1 .-:,[]{}#&*!|>'\"?~%@\t\n") + ["\\", "\x00", "é"]),
+    alphabet=st.sampled_from([*"ab1 .-:,[]{}#&*!|>'\"?~%@\t\n", "\\", "\x00", "é"]),
     max_size=80,
 )
 
@@ -498,12 +510,7 @@ YAMLISH = st.text(
 @PROPERTY
 @given(st.one_of(st.text(max_size=200), YAMLISH, st.binary(max_size=100)))
 def test_any_text_loads_or_fails_with_location(text: str | bytes) -> None:
-    try:
-        load_text(text, "prop.yaml")
-    except SweepspecError as exc:
-        for problem in exc.problems:
-            assert problem.location is not None and problem.location.file == "prop.yaml"
-            assert problem.location.line >= 1
+    _check(text)
 
 
 LINES = DQN.splitlines(keepends=True)
@@ -535,7 +542,9 @@ def mutated_dqn(draw: st.DrawFn) -> str:
                 lines = "".join(chars).splitlines(keepends=True)
         elif op == "insert":
             indent = draw(st.sampled_from(["", "  ", "    "]))
-            key = draw(st.one_of(st.sampled_from(SNIPPETS), st.from_regex(r"[a-z_]{1,8}", fullmatch=True)))
+            key = draw(
+                st.one_of(st.sampled_from(SNIPPETS), st.from_regex(r"[a-z_]{1,8}", fullmatch=True))
+            )
             value = draw(st.one_of(st.sampled_from(SNIPPETS), st.integers().map(str)))
             lines.insert(draw(st.integers(0, len(lines))), f"{indent}{key}: {value}\n")
         else:
@@ -546,9 +555,19 @@ def mutated_dqn(draw: st.DrawFn) -> str:
     return "".join(lines)
 
 
+@pytest.fixture
+def fewer_feasibility_samples(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The whole pipeline, but 50 feasibility samples instead of 1000 (most of a load's time)."""
+    from sweepspec import feasibility
+
+    monkeypatch.setattr(feasibility.feasible_share, "__defaults__", (50, 0))
+
+
 @PROPERTY
-@given(mutated_dqn())
-def test_mutated_spec_loads_or_fails_with_location(text: str) -> None:
+@given(text=mutated_dqn())
+def test_mutated_spec_loads_or_fails_with_location(
+    fewer_feasibility_samples: None, text: str
+) -> None:
     _check(text)
 
 
@@ -572,4 +591,3 @@ OVERRIDE_BASE = MINIMAL + "  gamma: {uniform: [0.9, 0.99]}\nscheduler: {type: as
 @given(st.lists(OVERRIDE, max_size=3))
 def test_overrides_load_or_fail_with_location(overrides: list[str]) -> None:
     _check(OVERRIDE_BASE, tuple(overrides))
-

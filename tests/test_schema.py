@@ -68,7 +68,9 @@ def test_every_field_is_described() -> None:
 @pytest.mark.parametrize("path", EXAMPLES, ids=[p.relative_to(REPO).as_posix() for p in EXAMPLES])
 def test_examples_validate_against_schema(path: Path, validator: Draft202012Validator) -> None:
     resolved = load_spec(path).resolved
-    errors = [f"{list(e.absolute_path)}: {e.message[:200]}" for e in validator.iter_errors(resolved)]
+    errors = [
+        f"{list(e.absolute_path)}: {e.message[:200]}" for e in validator.iter_errors(resolved)
+    ]
     assert not errors
     text = path.read_text(encoding="utf-8")
     if "${" not in text and "extends:" not in text:  # as an editor sees the file itself

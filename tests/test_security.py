@@ -31,9 +31,14 @@ SPACE = "space:\n  lr: {loguniform: [1.0e-5, 1.0e-1]}\n  name: {choice: [a, b]}\
 def python(code: str, *, cwd: Path = REPO, **env: str) -> subprocess.CompletedProcess[str]:
     environ = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", **env}
     return subprocess.run(
-        [sys.executable, "-c", code], cwd=cwd, env=environ, capture_output=True, text=True,
+        [sys.executable, "-c", code],
+        check=False,
+        cwd=cwd,
+        env=environ,
+        capture_output=True,
+        text=True,
         timeout=120,
-    )  # fmt: skip
+    )
 
 
 def test_python_tag_runs_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -134,7 +139,8 @@ def test_objective_module_is_never_imported(tmp_path: Path) -> None:
             "import sys\n"
             "from sweepspec.cli import main\n"
             f"rc = main(['validate', {str(spec)!r}])\n"
-            "print('RESULT', rc, sorted(m for m in sys.modules if m.startswith(('canary', 'train'))))\n"
+            "mine = sorted(m for m in sys.modules if m.startswith(('canary', 'train')))\n"
+            "print('RESULT', rc, mine)\n"
         )
         result = python(code, cwd=tmp_path, PYTHONPATH=str(tmp_path))
         assert "RESULT 0 []" in result.stdout, result.stdout + result.stderr

@@ -142,7 +142,8 @@ space:
       drawdown_pct: {uniform: [0.2, 0.4]}
       ulcer_index: {uniform: [0.15, 0.35]}
 derived:
-  risk_config.risk_weights.total: risk_config.risk_weights.drawdown_pct + risk_config.risk_weights.ulcer_index
+  risk_config.risk_weights.total: >-
+    risk_config.risk_weights.drawdown_pct + risk_config.risk_weights.ulcer_index
 """
 
 

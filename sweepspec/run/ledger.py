@@ -9,6 +9,8 @@ after its process was killed. Each Optuna trial carries user attributes:
 - ``warm``: a trial copied from an old run by ``--warm-start`` (never counted)
 - ``owner``: ``host:lease-id`` of the process running it; ``requeue_of``: the attempt it
   replaces after that process died.
+- ``heartbeat`` (``time.time()``, restamped every few seconds) and ``lease_dir`` (where the
+  owner's lease lives): RDB storages only, for liveness across machines and run directories.
 
 The ledger folds them into logical trials: terminal (COMPLETE, PRUNED, FAILED) or in flight.
 """

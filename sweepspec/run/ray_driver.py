@@ -27,6 +27,7 @@ from sweepspec.compile.optuna_backend import encode_choice
 from sweepspec.compile.ray_backend import SpecSpace, is_finite_number
 from sweepspec.errors import Problem, SweepspecError
 from sweepspec.run.ray_trainable import (
+    FAILED_KEY,
     ITERATIONS_KEY,
     TrialFailed,
     active_values,
@@ -84,6 +85,7 @@ class SpecSearch(OptunaSearch):
         self._plan = plan
         self._grid_counts = [0] * len(plan.optuna.grid_points)
         self._seen_iteration: dict[str, int] = {}
+        self._reported_step: dict[str, int] = {}
         points = [{k: encode_choice(v) for k, v in p.items()} for p in plan.try_first]
         super().__init__(
             space=SpecSpace(plan.optuna),
@@ -171,18 +173,25 @@ class SpecSearch(OptunaSearch):
             self._grid_counts[keys.index(key)] += 1
 
     def on_trial_result(self, trial_id: str, result: dict[str, Any]) -> None:
-        self._seen_iteration[trial_id] = int(result.get("training_iteration", 0))
+        step = int(result.get("training_iteration", 0))
+        self._seen_iteration[trial_id] = step
         metric = self._plan.single_metric
         if metric is None or not is_finite_number(result.get(metric)):
             return
+        if step <= self._reported_step.get(trial_id, -1):
+            return  # a PBT clone goes on at its donor's step: Optuna takes each step once
         if trial_id in self._ot_trials:
+            self._reported_step[trial_id] = step
             super().on_trial_result(trial_id, result)
 
     def on_trial_complete(self, trial_id: str, result: dict[str, Any] | None = None,
                           error: bool = False) -> None:
         seen = self._seen_iteration.pop(trial_id, None)
+        self._reported_step.pop(trial_id, None)
         if trial_id not in self._ot_trials or trial_id in self._completed_trials:
             return
+        if result is not None and FAILED_KEY in result:
+            result, error = None, True
         if result is not None and not error:
             stopped = int(result.get("training_iteration", 0)) != seen
             if stopped and stopped_state(self._plan, result) == "PRUNED":
@@ -295,6 +304,8 @@ class SpecStopper(Stopper):
         self.reason: str | None = None
 
     def __call__(self, trial_id: str, result: dict[str, Any]) -> bool:
+        if FAILED_KEY in result:
+            return True  # the trial failed for good: end it before the scheduler sees it
         values = rule_values(result)
         hit = self.rule.reached(values)
         step = result.get(self.time_attr)
@@ -344,6 +355,7 @@ class SweepCallback(Callback):  # type: ignore[misc]
         self.ids = {e["ray_id"]: str(e.get("trial_id", e["ray_id"]))
                     for e in ledger_file.events()}
         self.stopped: dict[str, dict[str, Any]] = {}
+        self.metrics: dict[str, dict[str, Any]] = {}
         self.recoveries: dict[str, int] = {}
         self.durations: list[float] = []
         self.warned = False
@@ -383,7 +395,7 @@ class SweepCallback(Callback):  # type: ignore[misc]
             return
         self.ended.add(trial.trial_id)
         result = dict(trial.last_result or {})
-        metrics = self._user_metrics(result) if state != "FAILED" or result else {}
+        metrics = self.metrics.pop(trial.trial_id, None) or self._user_metrics(result)
         values = active_values(self.plan, trial.config)
         duration = result.get("time_total_s")
         item = {
@@ -439,6 +451,8 @@ class SweepCallback(Callback):  # type: ignore[misc]
                         result: dict[str, Any], **info: Any) -> None:
         if result.get("done"):
             self.stopped[trial.trial_id] = dict(result)
+        if FAILED_KEY not in result:
+            self.metrics[trial.trial_id] = self._user_metrics(result)
 
     def on_trial_recover(self, iteration: int, trials: list[Any], trial: Any,
                          **info: Any) -> None:
@@ -447,6 +461,9 @@ class SweepCallback(Callback):  # type: ignore[misc]
     def on_trial_complete(self, iteration: int, trials: list[Any], trial: Any,
                           **info: Any) -> None:
         stopped = self.stopped.pop(trial.trial_id, None)
+        if stopped is not None and FAILED_KEY in stopped:
+            self._end(trial, "FAILED", str(stopped[FAILED_KEY]))
+            return
         if stopped is not None:
             state = stopped_state(self.plan, stopped)
         elif (trial.last_result or {}).get("done"):

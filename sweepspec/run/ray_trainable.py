@@ -10,10 +10,14 @@ answers once Ray lets the trial go on. The actor enforces ``trials.timeout`` by 
 child's process group, turns NaN/inf and missing metrics into failed trials before any
 scheduler or searcher sees them, and fails a PBT trial that reports without a checkpoint.
 
-Failures: an exception in the objective (or a crashed trial process) is retriable: Ray retries
-it (``FailureConfig(max_failures=trials.max_retries)``) from its last checkpoint. A timeout,
-NaN, a missing metric or a PBT report without a checkpoint is final: the actor writes
-``final_error.txt`` in the trial directory, so a Ray retry of that trial fails at once.
+Failures: an exception in the objective (or a crashed trial process) is retriable: the
+trainable raises :class:`TrialFailed` and Ray retries the trial
+(``FailureConfig(max_failures=trials.max_retries)``) from its last checkpoint. A timeout, NaN,
+a missing metric or a PBT report without a checkpoint is final: no retry can fix it, so the
+trainable does not raise (Ray would retry) but reports one last result holding only
+``sweepspec_failed: <reason>``; the stopper ends the trial on it before any scheduler sees it,
+the searcher tells it to Optuna as FAIL, and the driver records it FAILED. The reason is also
+kept in ``final_error.txt`` in the trial directory, in case Ray starts the trial again.
 """
 
 from __future__ import annotations
@@ -59,6 +63,7 @@ MAX_REJECTIONS = 1000
 STOP_GRACE_S = 1.0  # Ray waits 2 s for a stopped function before it replaces the actor
 KILL_GRACE_S = 2.0
 ITERATIONS_KEY = "sweepspec_iterations"
+FAILED_KEY = "sweepspec_failed"  # the last result of a trial that failed for good
 PBT_NEEDS_CHECKPOINTS = "pbt needs checkpoints: pass checkpoint= to trial.report"
 SHORT_TRIAL_S = 2.0
 SHORT_TRIAL_AFTER = 4
@@ -173,18 +178,31 @@ def active_values(plan: Any, config: Mapping[str, Any]) -> dict[str, Any]:
 
 
 class TrialFailed(RuntimeError):
-    """A trial attempt failed; ``retriable`` says whether Ray may run it again."""
+    """A trial attempt failed in a way worth retrying (an exception in the objective, a crashed
+    trial process): Ray runs it again, up to ``trials.max_retries`` times."""
 
-    def __init__(self, message: str, retriable: bool = True) -> None:
+    def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
-        self.retriable = retriable
 
     def __reduce__(self) -> Any:
-        return (TrialFailed, (self.message, self.retriable))
+        return (TrialFailed, (self.message,))
 
     def __str__(self) -> str:
         return self.message
+
+
+class _FinalFailure(Exception):
+    """A failure that no retry can fix (timeout, NaN, missing metric, PBT without checkpoints).
+
+    The trainable does not raise it to Ray (which would retry); it reports a last result that
+    holds only :data:`FAILED_KEY`: the stopper ends the trial there, before any scheduler sees
+    it, the searcher tells it as FAIL and the driver records it FAILED."""
+
+    def __init__(self, message: str, iterations: int = 0) -> None:
+        super().__init__(message)
+        self.message = message
+        self.iterations = iterations
 
 
 @dataclass(frozen=True)
@@ -228,28 +246,31 @@ def sweepspec_trainable(config: dict[str, Any], ctx: TrialContext) -> None:
     tdir.mkdir(parents=True, exist_ok=True)
     if os.path.isdir(ctx.cwd):
         os.chdir(ctx.cwd)  # as on the Optuna backend: relative paths mean the launch directory
-    recorded = ctx.ledger.ends().get(ray_id)
-    if recorded is not None:  # Ray runs it again after a restore: it already ended
-        if recorded.get("state") == "FAILED":
-            raise TrialFailed(str(recorded.get("error") or "failed"), retriable=False)
-        tune.report({**recorded.get("metrics", {}),
-                     ITERATIONS_KEY: int(recorded.get("iterations") or 0)})
-        return
-    marker = tdir / FINAL_ERROR
-    if marker.exists():
-        raise TrialFailed(marker.read_text(encoding="utf-8").strip() or "failed", False)
-    values = active_values(plan, config)
-    space = plan.space
-    violated = space.violated({**space.fixed_values(values), **values})
-    if violated:
-        _final(tdir, f"constraints: the config breaks constraint(s) {violated}")
-    _Attempt(ctx, tdir, space.build_config(values)).run()
+    try:
+        recorded = ctx.ledger.ends().get(ray_id)
+        if recorded is not None:  # Ray runs it again after a restore: it already ended
+            iterations = int(recorded.get("iterations") or 0)
+            if recorded.get("state") == "FAILED":
+                raise _FinalFailure(str(recorded.get("error") or "failed"), iterations)
+            tune.report({**recorded.get("metrics", {}), ITERATIONS_KEY: iterations})
+            return
+        marker = tdir / FINAL_ERROR
+        if marker.exists():
+            raise _FinalFailure(marker.read_text(encoding="utf-8").strip() or "failed")
+        values = active_values(plan, config)
+        space = plan.space
+        violated = space.violated({**space.fixed_values(values), **values})
+        if violated:
+            _final(tdir, f"constraints: the config breaks constraint(s) {violated}")
+        _Attempt(ctx, tdir, space.build_config(values)).run()
+    except _FinalFailure as failure:
+        tune.report({FAILED_KEY: failure.message, ITERATIONS_KEY: failure.iterations})
 
 
-def _final(tdir: Path, message: str) -> None:
+def _final(tdir: Path, message: str, iterations: int = 0) -> None:
     with contextlib.suppress(OSError):
         (tdir / FINAL_ERROR).write_text(message + "\n", encoding="utf-8")
-    raise TrialFailed(message, retriable=False)
+    raise _FinalFailure(message, iterations)
 
 
 class _Attempt:
@@ -313,7 +334,7 @@ class _Attempt:
                 deadline = time.monotonic() + KILL_GRACE_S
                 while self.process.is_alive() and time.monotonic() < deadline:
                     time.sleep(0.05)
-                _final(self.tdir, f"timeout: killed after {timeout:g} s")
+                _final(self.tdir, f"timeout: killed after {timeout:g} s", self.iterations)
 
     def _on_report(self, metrics: dict[str, Any], has_checkpoint: bool) -> None:
         self.iterations += 1
@@ -321,9 +342,9 @@ class _Attempt:
         for name in self.plan.directions:
             if name in metrics and not is_finite_number(metrics[name]):
                 _final(self.tdir, f"nan_metric: {name} = {metrics[name]!r} is not a finite "
-                       "number")
+                       "number", self.iterations)
         if self.plan.scheduler == "pbt" and not has_checkpoint:
-            _final(self.tdir, PBT_NEEDS_CHECKPOINTS)
+            _final(self.tdir, PBT_NEEDS_CHECKPOINTS, self.iterations)
         self._report(dict(self.metrics), checkpoint=has_checkpoint)
         with contextlib.suppress(BrokenPipeError, OSError):
             self.conn.send("continue")
@@ -371,7 +392,7 @@ class _Attempt:
             attempt = len(list(self.tdir.glob("error-*.txt")))
             self._error_file(attempt, message, trace)
             if err_kind == "oom":
-                _final(self.tdir, message)
+                _final(self.tdir, message, self.iterations)
             raise TrialFailed(message)
         final = dict(done[1]) if len(done) > 1 and isinstance(done[1], dict) else {}
         metrics = {**self.metrics, **final}
@@ -383,9 +404,11 @@ class _Attempt:
             value = metrics.get(name)
             if value is None:
                 hint = did_you_mean(name, metrics)
-                _final(self.tdir, f"missing_metric: the trial did not report {name!r}{hint}")
+                _final(self.tdir, f"missing_metric: the trial did not report {name!r}{hint}",
+                       self.iterations)
             if not is_finite_number(value):
-                _final(self.tdir, f"nan_metric: {name} = {value!r} is not a finite number")
+                _final(self.tdir, f"nan_metric: {name} = {value!r} is not a finite number",
+                       self.iterations)
         if metrics != self.forwarded:
             self._report(metrics, checkpoint=False)
 

@@ -98,6 +98,17 @@ def _check_expressions(spec: Spec, params: list[Param], report: _Report) -> dict
             report.add(dpath, f"a derived name is a dotted identifier, but got {key!r}")
         if key in param_paths:
             report.add(dpath, f"{key!r} is already a parameter of the space", "duplicate-name")
+        else:  # set at its path in the trial's config, it would replace a group or a parameter
+            clash = next(
+                (q for q in sorted(param_paths) if _nested(q, key) or _nested(key, q)), None
+            )
+            if clash is not None:
+                report.add(
+                    dpath,
+                    f"{key!r} would overwrite the parameter {clash!r} in the "
+                    "trial's config; choose another name",
+                    "duplicate-name",
+                )
         expr = _parse(text, dpath, report)
         if expr is not None:
             _check_names(expr, known, dpath, report, "the derived value")
@@ -107,6 +118,11 @@ def _check_expressions(spec: Spec, params: list[Param], report: _Report) -> dict
         if expr is not None:
             _check_names(expr, known, ("constraints", i), report, "the constraint")
     return conditions
+
+
+def _nested(path: str, prefix: str) -> bool:
+    """Whether the dotted ``path`` lies inside ``prefix`` (``a.b`` inside ``a``)."""
+    return path.startswith(prefix + ".")
 
 
 def _check_condition_cycles(

@@ -25,7 +25,7 @@ def curve(config: dict[str, Any], trial: Any) -> dict[str, float]:
     if "log_dir" in config:
         _log(config, "starts", {"trial": trial.trial_id, "from_step": state["step"],
                                 "owner": state["owner"], "lr": config["lr"]})
-    loss = final + 1.0
+    loss = final + 1.0 / max(state["step"], 1)
     for step in range(state["step"], epochs):
         time.sleep(float(config.get("step_seconds", 0.0)))
         loss = final + 1.0 / (step + 1)

@@ -5,6 +5,7 @@ the run directory and the Optuna journal hold afterwards."""
 from __future__ import annotations
 
 import math
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -255,7 +256,8 @@ def test_max_failed_stops_the_sweep(tmp_path: Path) -> None:
     proc = run_cli(tmp_path)
     assert proc.returncode == 1, proc.stderr
     assert "Traceback" not in proc.stderr
-    assert "sweep stopped: max_failed: 2 trials failed" in proc.stderr
+    stopped = re.search(r"sweep stopped: max_failed: (\d+) trials failed", proc.stderr)
+    assert stopped and int(stopped.group(1)) in (2, 3), proc.stderr
     rows = read_csv(tmp_path, "maxfail")
     assert 2 <= len(rows) <= 3  # what was already running when the second failed may finish
     assert set(states(rows)) == {"FAILED"}

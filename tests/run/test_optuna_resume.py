@@ -207,6 +207,7 @@ def test_sigkill_resume_is_exactly_once(tmp_path: Path) -> None:
         assert len(terminal) == 1, logical  # exactly one terminal record a logical trial
         others = [t for t in ts if t not in terminal]
         assert all(t.state.name == "FAIL" and t.user_attrs.get("orphaned") for t in others)
+        assert all(t.user_attrs["attempt"] == 0 for t in ts)  # a kill is not a counted retry
     orphaned = sum(1 for t in study.get_trials() if t.user_attrs.get("orphaned"))
     assert orphaned <= kills * 3  # at most what was in flight (2) or being asked (1) a kill
     final = {r["trial_id"]: r for r in rows}

@@ -41,7 +41,7 @@ from helpers import wait_until, write_spec
 from sweepspec.errors import SweepspecError
 from sweepspec.run.gate import LocalGate, PgAdvisoryGate, advisory_key, gate_for
 from sweepspec.run.ledger import tally
-from sweepspec.run.optuna_runner import HEARTBEAT_GRACE_S, heartbeat_fresh
+from sweepspec.run.optuna_runner import HEARTBEAT_GRACE_S, RECOVER_EVERY_S, heartbeat_fresh
 from sweepspec.run.rundir import RunDir
 
 REPO = Path(__file__).resolve().parents[2]
@@ -329,9 +329,9 @@ def test_journal_workers_exact(tmp_path: Path, n: int) -> None:
 
 def test_sqlite_workers_exact(tmp_path: Path) -> None:
     storage = f"sqlite:///{tmp_path / 's.db'}"
-    _spec(tmp_path, "lite", storage, per_point=4)
+    _spec(tmp_path, "lite", storage, per_point=3)
     _sweep(tmp_path, 3, _env(tmp_path))
-    _check_exact(tmp_path, "lite", storage, per_point=4)
+    _check_exact(tmp_path, "lite", storage, per_point=3)
     _assert_concurrent(tmp_path, 3)
 
 
@@ -424,9 +424,9 @@ def test_postgres_url_from_env(tmp_path: Path, pg_url: str) -> None:
 
 @pytest.mark.postgres
 def test_postgres_other_host_trial_heartbeat(tmp_path: Path, pg_url: str) -> None:
-    """A RUNNING trial owned by another machine is left alone while its heartbeat is fresh
-    and re-run once the heartbeat is older than the grace period."""
-    _spec(tmp_path, "ghost", pg_url, per_point=2, grid=False)
+    """A RUNNING trial owned by another machine is left alone while its heartbeat is fresh;
+    a running driver re-runs it once the heartbeat is older than the grace period."""
+    _spec(tmp_path, "ghost", pg_url, per_point=1, grid=False)
     env = _env(tmp_path)
     _finish([_start(tmp_path, "run", env)])
     study, st = _open_study(tmp_path, "ghost", pg_url)
@@ -438,18 +438,23 @@ def test_postgres_other_host_trial_heartbeat(tmp_path: Path, pg_url: str) -> Non
             ghost.set_user_attr(key, value)
     finally:
         _close(st)
-    # fresh heartbeat: the budget (3) is taken by 2 done + the ghost; we wait for it, not steal
-    _finish([_start(tmp_path, "run", env, "trials.num_samples=3", "stop.sweep.time_budget=1s")])
+    # the budget (2) is 1 done + the ghost: the driver waits for the ghost, does not steal it
+    driver = _start(tmp_path, "run", env, "trials.num_samples=2")
+    assert wait_until(lambda: (_rundir(tmp_path, "ghost", pg_url) / "workers").is_dir()
+                      and any((_rundir(tmp_path, "ghost", pg_url) / "workers").iterdir()), 60)
+    time.sleep(1.5)
+    assert driver.poll() is None, "the driver gave up on a trial that is still alive"
     study, st = _open_study(tmp_path, "ghost", pg_url)
     try:
         assert study.trials[ghost.number].state.name == "RUNNING"
-        assert len(study.trials) == 3
+        assert len(study.trials) == 2
+        # the other machine stops stamping: after the grace period the trial is an orphan
         study._storage.set_trial_user_attr(ghost._trial_id, "heartbeat",
                                            time.time() - HEARTBEAT_GRACE_S - 5)
     finally:
         _close(st)
-    _finish([_start(tmp_path, "run", env, "trials.num_samples=3")])
-    complete = _check_exact(tmp_path, "ghost", pg_url, per_point=3, grid=False)
+    _finish([driver], timeout=RECOVER_EVERY_S + 60)
+    complete = _check_exact(tmp_path, "ghost", pg_url, per_point=2, grid=False)
     study, st = _open_study(tmp_path, "ghost", pg_url)
     try:
         old = study.trials[ghost.number]
