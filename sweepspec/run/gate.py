@@ -8,7 +8,10 @@ the next one, so that every process on a study together runs exactly ``num_sampl
   their own. The gate is then the local ``flock`` (cheap, keeps local contenders off the
   database) plus ``pg_advisory_lock(key)`` on a dedicated connection, ``key`` derived from
   the study name. The connection is opened on first use and kept; if the server drops it, the
-  session's lock goes with it and the next entry reconnects.
+  session's lock goes with it and the next entry reconnects. Creating the schema and the
+  study (``gate_for(..., study_name=None)``) takes a database-wide key and a separate local
+  file (``create.lock``), so that a worker joining does not hold up the others' launches.
+* MySQL storages get only the local ``flock``: one machine (or add ``GET_LOCK`` here).
 """
 
 from __future__ import annotations

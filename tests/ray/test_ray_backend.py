@@ -95,9 +95,10 @@ def jsonl(path: Path) -> list[dict[str, Any]]:
 def _cli(tmp_path: Path, spec: Path) -> subprocess.Popen[bytes]:
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get(
         "PYTHONPATH", "")]), RAY_AUTH_MODE="disabled")
-    return subprocess.Popen([sys.executable, "-m", "sweepspec", "run", spec.name],
-                            cwd=tmp_path, env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, start_new_session=True)
+    with open(tmp_path / "stderr.txt", "ab") as err:
+        return subprocess.Popen([sys.executable, "-m", "sweepspec", "run", spec.name],
+                                cwd=tmp_path, env=env, stdout=subprocess.DEVNULL,
+                                stderr=err, start_new_session=True)
 
 
 def _descendants(pid: int) -> list[Any]:
@@ -140,17 +141,19 @@ def test_sigkill_then_resume_runs_each_trial_exactly_once(tmp_path: Path) -> Non
             if any(e["event"] == "start" for e in ledger_events(tmp_path, "kill9")[seen:]):
                 break
             time.sleep(0.1)
-        assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
+        assert proc.poll() is None, (tmp_path / "stderr.txt").read_text()
         time.sleep(rng.uniform(0.3, 3.0))
         orphans = _kill_session(proc)
         assert not orphans, f"processes survived the kill: {orphans}"
         for e in ledger_events(tmp_path, "kill9"):
             if e["event"] == "end":
                 finished_before.setdefault(e["ray_id"], e)
+    (tmp_path / "stderr.txt").write_text("")
     proc = _cli(tmp_path, spec)
-    _out, err = proc.communicate(timeout=300)
-    assert proc.returncode == 0, err.decode()
-    assert "Traceback" not in err.decode()
+    proc.wait(timeout=300)
+    err = (tmp_path / "stderr.txt").read_text()
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err
     table = rows(tmp_path, "kill9")
     assert len(table) == 6, table
     assert {r["state"] for r in table} == {"COMPLETE"}
@@ -162,7 +165,7 @@ def test_sigkill_then_resume_runs_each_trial_exactly_once(tmp_path: Path) -> Non
         assert float(by_id[e["trial_id"]]["loss"]) == pytest.approx(e["metrics"]["loss"])
     # a re-run of a finished sweep runs nothing
     proc = _cli(tmp_path, spec)
-    proc.communicate(timeout=120)
+    proc.wait(timeout=120)
     assert proc.returncode == 0 and len(rows(tmp_path, "kill9")) == 6
 
 
@@ -286,7 +289,7 @@ def test_fractional_gpus_pack_trials(local_ray: Any, tmp_path: Path,
     spec = write(tmp_path, "gpus", f"{OBJECTIVES}:barrier", {"x": {"uniform": [0.0, 1.0]}},
                  config={"n": 4}, trials={"num_samples": 4},
                  resources={"per_trial": {"cpu": 0.5, "gpu": 0.5}})
-    outcome, _ = run(spec)
+    run(spec)
     table = rows(tmp_path, "gpus")
     assert len(table) == 4 and {r["state"] for r in table} == {"COMPLETE"}
     assert {r["together"] for r in table} == {"1"}  # all 4 ran at once on 2 (logical) GPUs

@@ -237,7 +237,7 @@ def _checkpoint_step(path: Path) -> int:
 
 
 def test_killed_trial_resumes_from_its_checkpoint(tmp_path: Path) -> None:
-    name, epochs = "ckpt", 6
+    name, epochs = "ckpt", 8
     write_spec(tmp_path, curve_spec(name, epochs=epochs, step_seconds=0.25, num_samples=1))
     ckpt = run_dir(tmp_path, name) / "trials" / "0" / "checkpoint.pkl"
     proc = popen(tmp_path)

@@ -329,9 +329,9 @@ def test_journal_workers_exact(tmp_path: Path, n: int) -> None:
 
 def test_sqlite_workers_exact(tmp_path: Path) -> None:
     storage = f"sqlite:///{tmp_path / 's.db'}"
-    _spec(tmp_path, "lite", storage, per_point=3)
+    _spec(tmp_path, "lite", storage, per_point=2)
     _sweep(tmp_path, 3, _env(tmp_path))
-    _check_exact(tmp_path, "lite", storage, per_point=3)
+    _check_exact(tmp_path, "lite", storage, per_point=2)
     _assert_concurrent(tmp_path, 3)
 
 
@@ -344,7 +344,7 @@ def test_worker_churn(tmp_path: Path, storage: str, request: pytest.FixtureReque
     import psutil
 
     storage = "runs" if storage == "journal" else request.getfixturevalue("pg_url")
-    _spec(tmp_path, "churn", storage, per_point=4)
+    _spec(tmp_path, "churn", storage, per_point=3)
     env = _env(tmp_path, SWEEPSPEC_TEST_SLEEP="1.0")
     run = _start(tmp_path, "run", env)
     assert wait_until(lambda: _records(tmp_path, "start"), 60)
@@ -362,7 +362,7 @@ def test_worker_churn(tmp_path: Path, storage: str, request: pytest.FixtureReque
     assert wait_until(lambda: not psutil.pid_exists(lost["pid"]), 10)
     late = _start(tmp_path, "worker", env)
     _finish([run, other, late])
-    complete = _check_exact(tmp_path, "churn", storage, per_point=4)
+    complete = _check_exact(tmp_path, "churn", storage, per_point=3)
     rerun = [t for t in complete if t.params["x"] == lost["x"]]
     assert len(rerun) == 1 and "requeue_of" in rerun[0].user_attrs
     study, st = _open_study(tmp_path, "churn", storage)
@@ -382,9 +382,9 @@ def test_worker_churn(tmp_path: Path, storage: str, request: pytest.FixtureReque
 def test_postgres_workers_exact(tmp_path: Path, pg_url: str) -> None:
     """Four drivers, each in its own run directory (as on four machines): only the database
     lock keeps them from overshooting."""
-    _spec(tmp_path, "pg", pg_url, per_point=4)
+    _spec(tmp_path, "pg", pg_url, per_point=3)
     _sweep(tmp_path, 4, _env(tmp_path), machines=True)
-    _check_exact(tmp_path, "pg", pg_url, per_point=4)
+    _check_exact(tmp_path, "pg", pg_url, per_point=3)
     _assert_concurrent(tmp_path, 4)
 
 
