@@ -48,10 +48,15 @@ def _dedupe(problems: list[Problem]) -> list[Problem]:
             continue
         suffix = re.search(r", but got .*$", group[0].message)
         tail = suffix.group(0) if suffix else ""
-        heads = [q.message[: len(q.message) - len(tail)] if tail and q.message.endswith(tail)
-                 else q.message for q in group]
-        out.append(Problem(" or ".join(heads) + tail, group[0].path, group[0].location,
-                           group[0].code))
+        heads = [
+            q.message[: len(q.message) - len(tail)]
+            if tail and q.message.endswith(tail)
+            else q.message
+            for q in group
+        ]
+        out.append(
+            Problem(" or ".join(heads) + tail, group[0].path, group[0].location, group[0].code)
+        )
     return out
 
 
@@ -107,7 +112,10 @@ def _problem(err: Any, data: dict[str, Any], source: SourceMap) -> Problem:
         return Problem(
             f"a parameter name is an identifier ([A-Za-z_][A-Za-z0-9_]*, no dots or dashes; "
             f"nest groups instead), but got {key!r}",
-            _dotted(path), source.key(path) or where, "key-name")
+            _dotted(path),
+            source.key(path) or where,
+            "key-name",
+        )
     if etype == "union_tag_invalid":
         return _bad_tag(err, path, node, source)
     return Problem(_message(err, path, node), _dotted(path), where, etype)

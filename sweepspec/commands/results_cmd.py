@@ -7,6 +7,7 @@ import argparse
 import json
 import sys
 
+from sweepspec.compile.optuna_backend import compile_optuna
 from sweepspec.load import load_spec
 from sweepspec.results import best_trials, write_results
 from sweepspec.run.inspect import read_run
@@ -30,7 +31,7 @@ def main(args: argparse.Namespace) -> int:
         {
             "name": spec.run_name,
             "backend": spec.backend.type,
-            "num_samples": spec.trials.num_samples,
+            "num_samples": compile_optuna(spec).total_trials,
             "elapsed_s": meta.get("elapsed_s"),
         },
     )

@@ -91,9 +91,14 @@ class OptunaPlan:
         except ImportError as exc:  # e.g. cmaes for CmaEsSampler, torch/scipy for GPSampler
             from sweepspec.errors import Problem, SweepspecError
 
-            raise SweepspecError(Problem(
-                f"searcher needs a package that is not installed: {exc}; install "
-                "sweepspec[optuna]", "searcher.type", code="missing-package")) from None
+            raise SweepspecError(
+                Problem(
+                    f"searcher needs a package that is not installed: {exc}; install "
+                    "sweepspec[optuna]",
+                    "searcher.type",
+                    code="missing-package",
+                )
+            ) from None
 
     def build_pruner(self) -> Any:
         import optuna

@@ -20,6 +20,7 @@ sees a rejected config, so rejections never count toward ``num_samples``.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -126,7 +127,7 @@ class RayPlan:
     max_failures: int
     timeout_s: float | None
     keep_checkpoints: int | None
-    directions: dict[str, str] = field(default_factory=dict)
+    directions: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def space(self) -> SpaceModel:
@@ -230,21 +231,45 @@ def _scheduler(spec: Spec, space: SpaceModel) -> tuple[str, dict[str, Any], dict
     sched = spec.scheduler
     base = {"time_attr": sched.time_attr}
     if isinstance(sched, AshaScheduler):
-        return "asha", {**base, "max_t": sched.max_t, "grace_period": sched.grace_period,
-                        "reduction_factor": sched.reduction_factor,
-                        "brackets": sched.brackets}, {}
+        return (
+            "asha",
+            {
+                **base,
+                "max_t": sched.max_t,
+                "grace_period": sched.grace_period,
+                "reduction_factor": sched.reduction_factor,
+                "brackets": sched.brackets,
+            },
+            {},
+        )
     if isinstance(sched, HyperbandScheduler):
-        return "hyperband", {**base, "max_t": sched.max_t,
-                             "reduction_factor": sched.reduction_factor}, {}
+        return (
+            "hyperband",
+            {**base, "max_t": sched.max_t, "reduction_factor": sched.reduction_factor},
+            {},
+        )
     if isinstance(sched, MedianScheduler):
         # Ray's defaults are wall-clock seconds; sweepspec counts in time_attr units
-        return "median", {**base, "grace_period": float(sched.grace_period),
-                          "min_samples_required": sched.min_samples_required}, {}
+        return (
+            "median",
+            {
+                **base,
+                "grace_period": float(sched.grace_period),
+                "min_samples_required": sched.min_samples_required,
+            },
+            {},
+        )
     if isinstance(sched, PbtScheduler):
-        return "pbt", {**base, "perturbation_interval": sched.perturbation_interval,
-                       "quantile_fraction": sched.quantile_fraction,
-                       "resample_probability": sched.resample_probability}, \
-            pbt_mutations(spec, space)
+        return (
+            "pbt",
+            {
+                **base,
+                "perturbation_interval": sched.perturbation_interval,
+                "quantile_fraction": sched.quantile_fraction,
+                "resample_probability": sched.resample_probability,
+            },
+            pbt_mutations(spec, space),
+        )
     return "fifo", {}, {}
 
 
@@ -260,8 +285,9 @@ def compile_ray(spec: Spec) -> RayPlan:
     directions = dict(spec.objective.directions)
     names = list(directions)
     metric: str | list[str] = names[0] if len(names) == 1 else names
-    mode: str | list[str] = directions[names[0]] if len(names) == 1 else [
-        directions[n] for n in names]
+    mode: str | list[str] = (
+        directions[names[0]] if len(names) == 1 else [directions[n] for n in names]
+    )
     scheduler, kwargs, mutations = _scheduler(spec, optuna_plan.space)
     per = spec.resources.per_trial
     conc = spec.resources.max_concurrent
@@ -305,12 +331,14 @@ def describe_ray(spec: Spec) -> list[str]:
     plan = compile_ray(spec)
     o = plan.optuna
     address = spec.backend.address if spec.backend.type == "ray" else None
-    where = ("a local Ray sized to this machine" if address in (None, "local")
-             else f"the Ray cluster at {address}")
+    where = (
+        "a local Ray sized to this machine"
+        if address in (None, "local")
+        else f"the Ray cluster at {address}"
+    )
     sampler_args = "".join(f", {k}={v!r}" for k, v in o.sampler_kwargs.items())
     lines = [
-        f"ray tune Tuner on {where}, experiment {EXPERIMENT_NAME!r} in <storage>/"
-        f"{spec.run_name}/",
+        f"ray tune Tuner on {where}, experiment {EXPERIMENT_NAME!r} in <storage>/{spec.run_name}/",
         f"searcher OptunaSearch(define-by-run, sampler=optuna {o.sampler}(seed={plan.seed}"
         f"{sampler_args}), metric={plan.metric!r}, mode={plan.mode!r}"
         + (f", points_to_evaluate={len(plan.try_first)} try_first" if plan.try_first else "")
@@ -319,9 +347,11 @@ def describe_ray(spec: Spec) -> list[str]:
     sched = f"scheduler {RAY_SCHEDULERS[plan.scheduler]}({_fmt(plan.scheduler_kwargs)})"
     if plan.mutations:
         muts = ", ".join(
-            f"{k}: {args[0]!r}" if kind == "choice"
+            f"{k}: {args[0]!r}"
+            if kind == "choice"
             else f"{k}: tune.{kind}({', '.join(repr(a) for a in args)})"
-            for k, (kind, *args) in plan.mutations.items())
+            for k, (kind, *args) in plan.mutations.items()
+        )
         sched += f", mutations {{{muts}}}"
     lines.append(sched)
     stops = [f"{n} {op} {v:g}" for n, op, v in plan.stop_trial]
@@ -336,15 +366,18 @@ def describe_ray(spec: Spec) -> list[str]:
     conc = "auto (what the cluster fits)" if plan.max_concurrent is None else plan.max_concurrent
     lines.append(f"resources tune.with_resources({plan.resources}), max_concurrent_trials={conc}")
     timeout = format_duration(plan.timeout_s) if plan.timeout_s else "none"
-    lines.append(f"num_samples={plan.num_samples}, FailureConfig(max_failures="
-                 f"{plan.max_failures}), per-trial timeout {timeout}, reuse_actors=True")
+    lines.append(
+        f"num_samples={plan.num_samples}, FailureConfig(max_failures="
+        f"{plan.max_failures}), per-trial timeout {timeout}, reuse_actors=True"
+    )
     if plan.scheduler in ("pbt", "hyperband"):
-        lines.append(f"note: {plan.scheduler} restarts trials from checkpoints; the objective "
-                     "must pass checkpoint= to trial.report"
-                     + (" (pbt fails a trial that does not)" if plan.scheduler == "pbt" else ""))
+        lines.append(
+            f"note: {plan.scheduler} restarts trials from checkpoints; the objective "
+            "must pass checkpoint= to trial.report"
+            + (" (pbt fails a trial that does not)" if plan.scheduler == "pbt" else "")
+        )
     return lines
 
 
 def is_finite_number(value: Any) -> bool:
-    return (isinstance(value, int | float) and not isinstance(value, bool)
-            and math.isfinite(value))
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)

@@ -51,8 +51,9 @@ class PgAdvisoryGate:
     """The local ``FileMutex`` and a PostgreSQL session-level advisory lock, taken in that
     order and released in reverse. Not re-entrant."""
 
-    def __init__(self, url: str, study_name: str, rundir_gate: Path,
-                 timeout: float = GATE_TIMEOUT_S) -> None:
+    def __init__(
+        self, url: str, study_name: str, rundir_gate: Path, timeout: float = GATE_TIMEOUT_S
+    ) -> None:
         self._url = url  # may hold ${oc.env:...}: resolved at connect time
         self.key = advisory_key(study_name)
         self.local = FileMutex(rundir_gate, timeout=timeout)
@@ -66,12 +67,20 @@ class PgAdvisoryGate:
         from sweepspec.spec.checks import mask_url
 
         try:
-            conn = psycopg2.connect(libpq_url(resolve_env(self._url)),
-                                    application_name="sweepspec-gate", connect_timeout=30)
+            conn = psycopg2.connect(
+                libpq_url(resolve_env(self._url)),
+                application_name="sweepspec-gate",
+                connect_timeout=30,
+            )
         except psycopg2.Error as exc:
             first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-            raise SweepspecError(Problem(f"cannot open the storage {mask_url(self._url)}: "
-                                         f"{first[:300]}", "storage", code="storage")) from None
+            raise SweepspecError(
+                Problem(
+                    f"cannot open the storage {mask_url(self._url)}: {first[:300]}",
+                    "storage",
+                    code="storage",
+                )
+            ) from None
         conn.autocommit = True  # a session-level lock, outside any transaction
         with conn.cursor() as cur:
             cur.execute("SET lock_timeout = %s", (f"{int(self.timeout * 1000)}ms",))
@@ -88,9 +97,13 @@ class PgAdvisoryGate:
                     cur.execute("SELECT pg_advisory_lock(%s)", (self.key,))
                 return
             except psycopg2.errors.LockNotAvailable:
-                raise SweepspecError(Problem(
-                    f"timed out after {self.timeout:g} s waiting for the sweep's database lock "
-                    "(another sweepspec process holds it)", code="lock-timeout")) from None
+                raise SweepspecError(
+                    Problem(
+                        f"timed out after {self.timeout:g} s waiting for the sweep's database lock "
+                        "(another sweepspec process holds it)",
+                        code="lock-timeout",
+                    )
+                ) from None
             except psycopg2.OperationalError:
                 self.close()  # the server dropped us (and our locks): reconnect once
                 if attempt:
@@ -122,8 +135,12 @@ class PgAdvisoryGate:
             raise
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         try:
             self._unlock()
         finally:
@@ -137,8 +154,12 @@ class LocalGate(FileMutex):
         self.release()
 
 
-def gate_for(storage_url: str | None, rundir: RunDir, study_name: str | None = None,
-             timeout: float = GATE_TIMEOUT_S) -> LocalGate | PgAdvisoryGate:
+def gate_for(
+    storage_url: str | None,
+    rundir: RunDir,
+    study_name: str | None = None,
+    timeout: float = GATE_TIMEOUT_S,
+) -> LocalGate | PgAdvisoryGate:
     """The launch gate of a study.
 
     ``storage_url``: the spec's storage when it is a URL (``${oc.env:...}`` unresolved), None

@@ -279,8 +279,7 @@ class _Syncer:
         with self._cond:
             self._requested += 1
             if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name="journal-fsync",
-                                                daemon=True)
+                self._thread = threading.Thread(target=self._run, name="journal-fsync", daemon=True)
                 self._thread.start()
             self._cond.notify_all()
 
@@ -361,22 +360,26 @@ def _backend_class() -> type:
     from optuna.storages.journal import JournalFileBackend
     from optuna.storages.journal._storage import JournalOperation
 
-    durable_ops = {int(JournalOperation.SET_TRIAL_STATE_VALUES),
-                   int(JournalOperation.CREATE_STUDY),
-                   int(JournalOperation.SET_STUDY_USER_ATTR)}
+    durable_ops = {
+        int(JournalOperation.SET_TRIAL_STATE_VALUES),
+        int(JournalOperation.CREATE_STUDY),
+        int(JournalOperation.SET_STUDY_USER_ATTR),
+    }
 
     class TellDurableBackend(JournalFileBackend):
         def append_logs(self, logs: list[dict[str, Any]]) -> None:
-            data = ("\n".join(_json.dumps(log, separators=(",", ":")) for log in logs)
-                    + "\n").encode("utf-8")
+            data = (
+                "\n".join(_json.dumps(log, separators=(",", ":")) for log in logs) + "\n"
+            ).encode("utf-8")
             durable = any(log.get("op_code") in durable_ops for log in logs)
-            fd = os.open(self._file_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC,
-                         0o644)
+            fd = os.open(
+                self._file_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644
+            )
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX)
                 view = memoryview(data)
                 while view:  # a regular file takes it in one write; loop for safety
-                    view = view[os.write(fd, view):]
+                    view = view[os.write(fd, view) :]
             finally:
                 os.close(fd)  # releases the lock
             if durable:

@@ -9,6 +9,8 @@ their params before anything new starts.
 
 from __future__ import annotations
 
+import contextlib
+import json
 import logging
 import math
 import multiprocessing
@@ -17,6 +19,7 @@ import signal
 import socket
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
@@ -25,7 +28,7 @@ from typing import Any
 from sweepspec.compile.optuna_backend import OptunaPlan, decode_choice
 from sweepspec.errors import Problem, SweepspecError
 from sweepspec.load import LoadedSpec
-from sweepspec.run.child import ChildTask, child_main
+from sweepspec.run.child import CHECKPOINT, ChildTask, child_main
 from sweepspec.run.gate import LocalGate
 from sweepspec.run.journal import journal_version
 from sweepspec.run.lease import LEASE_SUFFIX, Lease, is_alive
@@ -38,6 +41,8 @@ __all__ = ["OptunaRunner", "RunOutcome"]
 
 log = logging.getLogger("sweepspec")
 KILL_GRACE_S = 2.0
+RESULTS_EVERY_S = 5.0
+PROGRESS_FILE = "checkpoint.json"  # beside checkpoint.pkl: the iterations it was taken at
 MAX_REJECTIONS = 1000
 HOST = socket.gethostname()
 #: RDB storages (several machines): a driver stamps ``heartbeat`` (``time.time()``) on its
@@ -85,9 +90,21 @@ class OptunaRunner:
 
     _ledger_memo: tuple[int, Ledger] | None = None  # (journal version, its ledger)
 
-    def __init__(self, loaded: LoadedSpec, rundir: RunDir, plan: OptunaPlan, study: Any,
-                 func: Any, *, concurrency: int, gpu_slots: list[str] | None,
-                 progress: Any, elapsed_before: float = 0.0, gate: Any = None) -> None:
+    def __init__(
+        self,
+        loaded: LoadedSpec,
+        rundir: RunDir,
+        plan: OptunaPlan,
+        study: Any,
+        func: Any,
+        *,
+        concurrency: int,
+        gpu_slots: list[str] | None,
+        progress: Any,
+        elapsed_before: float = 0.0,
+        gate: Any = None,
+        results_writer: Callable[[Ledger], None] | None = None,
+    ) -> None:
         self.loaded = loaded
         self.spec = loaded.spec
         self.rundir = rundir
@@ -111,6 +128,8 @@ class OptunaRunner:
         self.started = time.monotonic()
         self.stopping: str | None = None
         self.best: float | None = None
+        self.results_writer = results_writer
+        self._written = (-1, time.monotonic())  # (finished count, when) of the last write
 
     # -- the loop -----------------------------------------------------------------------
 
@@ -133,8 +152,12 @@ class OptunaRunner:
                     time.sleep(0.2)  # others on the study hold the remaining slots
                     continue
                 self._poll(timeout=0.25)
-                self.progress.update(self._ledger(), self._elapsed(), len(self.running))
-        except KeyboardInterrupt:
+                ledger = self._ledger()
+                self.progress.update(ledger, self._elapsed(), len(self.running))
+                self._write_results(ledger)
+        except BaseException:
+            # Ctrl-C, or a failure of the driver itself: the trials in flight are stopped and
+            # queued to run again, so the next run loses nothing
             self._interrupt()
             raise
         finally:
@@ -143,6 +166,17 @@ class OptunaRunner:
         reason = self.stopping or "done"
         code = 1 if reason.startswith("max_failed") else 0
         return RunOutcome(ledger, reason, code, self._elapsed())
+
+    def _write_results(self, ledger: Ledger) -> None:
+        """Keep trials.csv/best.yaml/summary.json current (at most every few seconds), so a
+        killed run leaves them at most that stale."""
+        done, when = self._written
+        if self.results_writer is None or ledger.finished == done:
+            return
+        if time.monotonic() - when < RESULTS_EVERY_S and ledger.finished < self.plan.total_trials:
+            return
+        self.results_writer(ledger)
+        self._written = (ledger.finished, time.monotonic())
 
     def _elapsed(self) -> float:
         return self.elapsed_before + time.monotonic() - self.started
@@ -167,7 +201,9 @@ class OptunaRunner:
             self.stopping = "time_budget"
         elif sweep.target and self._target_reached(ledger, sweep.target):
             self.stopping = "target"
-        elif self.spec.trials.max_failed is not None and ledger.failed >= self.spec.trials.max_failed:
+        elif (
+            self.spec.trials.max_failed is not None and ledger.failed >= self.spec.trials.max_failed
+        ):
             self.stopping = f"max_failed: {ledger.failed} trials failed"
 
     def _target_reached(self, ledger: Ledger, target: dict[str, float]) -> bool:
@@ -175,9 +211,11 @@ class OptunaRunner:
         for r in ledger.records.values():
             if r.state != "COMPLETE":
                 continue
-            ok = all(isinstance(r.metrics.get(m), int | float) and
-                     (r.metrics[m] >= v if directions.get(m, "max") == "max" else r.metrics[m] <= v)
-                     for m, v in target.items())
+            ok = all(
+                isinstance(r.metrics.get(m), int | float)
+                and (r.metrics[m] >= v if directions.get(m, "max") == "max" else r.metrics[m] <= v)
+                for m, v in target.items()
+            )
             if ok:
                 return True
         return False
@@ -216,8 +254,10 @@ class OptunaRunner:
             if key in keys:
                 counts[keys.index(key)] += 1
         point = self.plan.grid_points[counts.index(min(counts))]
-        encoded = {k: self.plan.suggest[k].kwargs["choices"][
-            self.plan.suggest[k].options.index(v)] for k, v in point.items()}
+        encoded = {
+            k: self.plan.suggest[k].kwargs["choices"][self.plan.suggest[k].options.index(v)]
+            for k, v in point.items()
+        }
         self.study.enqueue_trial(encoded, user_attrs={"grid": True})
 
     def _ask_feasible(self) -> tuple[Any, dict[str, Any]] | None:
@@ -236,16 +276,25 @@ class OptunaRunner:
                 self.study.tell(trial, state=optuna.trial.TrialState.FAIL)
             else:
                 self.study.tell(trial, worst)
-        raise SweepspecError(Problem(
-            f"the searcher proposed {MAX_REJECTIONS} configs in a row that break the "
-            "constraints; loosen them or narrow the space", "constraints", code="infeasible"))
+        raise SweepspecError(
+            Problem(
+                f"the searcher proposed {MAX_REJECTIONS} configs in a row that break the "
+                "constraints; loosen them or narrow the space",
+                "constraints",
+                code="infeasible",
+            )
+        )
 
     def _worst_values(self) -> list[float] | None:
         import optuna
 
-        done = [t for t in self.study.get_trials(deepcopy=False,
-                                                 states=(optuna.trial.TrialState.COMPLETE,))
-                if not t.user_attrs.get("rejected") and t.values]
+        done = [
+            t
+            for t in self.study.get_trials(
+                deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)
+            )
+            if not t.user_attrs.get("rejected") and t.values
+        ]
         if not done:
             return None
         worst = []
@@ -285,8 +334,11 @@ class OptunaRunner:
         config = self.plan.space.build_config(values)
         slot = self._free_gpu_slot()
         task = ChildTask(
-            func=self.func, config=config, trial_id=logical,
-            trial_dir=self.rundir.trial_dir(logical), attempt=attempt,
+            func=self.func,
+            config=config,
+            trial_id=logical,
+            trial_dir=self.rundir.trial_dir(logical),
+            attempt=attempt,
             cuda_devices=self.gpu_slots[slot] if slot is not None else None,
             memory_bytes=self.spec.resources.per_trial.memory,
         )
@@ -296,8 +348,30 @@ class OptunaRunner:
             process = self.ctx.Process(target=child_main, args=(child, task), daemon=False)
             process.start()
         child.close()
-        self.running[trial.number] = _Running(trial, logical, attempt, values, config, process,
-                                              parent, time.monotonic(), slot)
+        self.running[trial.number] = _Running(
+            trial,
+            logical,
+            attempt,
+            values,
+            config,
+            process,
+            parent,
+            time.monotonic(),
+            slot,
+            iterations=self._resumed_iterations(task.trial_dir),
+        )
+
+    @staticmethod
+    def _resumed_iterations(trial_dir: Path) -> int:
+        """A trial that resumes from its checkpoint continues its iteration count (so ASHA,
+        max_t and stop.trial see the steps it already made)."""
+        if not (trial_dir / CHECKPOINT).exists():
+            return 0
+        try:
+            data = json.loads((trial_dir / PROGRESS_FILE).read_text(encoding="utf-8"))
+            return max(0, int(data["iterations"]))
+        except (OSError, ValueError, KeyError, TypeError):
+            return 0
 
     def _free_gpu_slot(self) -> int | None:
         if not self.gpu_slots:
@@ -328,6 +402,8 @@ class OptunaRunner:
                 message = r.conn.recv()
                 if message[0] == "report":
                     self._on_report(r, message[1])
+                    if len(message) > 2 and message[2]:
+                        self._note_checkpoint(r)
                 else:
                     r.done = message
         except (EOFError, OSError):
@@ -337,13 +413,17 @@ class OptunaRunner:
         r.iterations += 1
         r.metrics.update(metrics)
         now = time.monotonic() - r.started
-        answer = decide_report(self.plan, self.stop_rule, r.trial, r.iterations, now, r.metrics,
-                               metrics)
+        answer = decide_report(
+            self.plan, self.stop_rule, r.trial, r.iterations, now, r.metrics, metrics
+        )
         r.answer = answer
-        try:
+        with contextlib.suppress(BrokenPipeError, OSError):
             r.conn.send(answer)
-        except (BrokenPipeError, OSError):
-            pass
+
+    def _note_checkpoint(self, r: _Running) -> None:
+        path = self.rundir.trial_dir(r.logical) / PROGRESS_FILE
+        with contextlib.suppress(OSError):
+            path.write_text(json.dumps({"iterations": r.iterations}), encoding="utf-8")
 
     def _enforce_timeouts(self) -> None:
         limit = self.spec.trials.timeout
@@ -374,10 +454,25 @@ class OptunaRunner:
         if error:
             t.set_user_attr("error", error)
             self._write_error(r, error)
+        try:
+            self._tell(t, r, state, values, retry)
+        except optuna.exceptions.UpdateFinishedTrialError:
+            # another worker declared this driver dead (no heartbeat for too long) and re-ran
+            # the trial: that run's result counts, this one is dropped
+            log.warning("trial %s was re-run by another worker; this result is dropped", r.logical)
+            return
+        self.progress.trial_done(r.logical, state, r.metrics, error)
+
+    def _tell(
+        self, t: Any, r: _Running, state: str, values: list[float] | None, retry: bool
+    ) -> None:
+        import optuna
+
         if state == "FAIL":
             if retry and r.attempt < self.spec.trials.max_retries:
-                self.study.enqueue_trial(t.params, user_attrs={
-                    "logical": r.logical, "attempt": r.attempt + 1})
+                self.study.enqueue_trial(
+                    t.params, user_attrs={"logical": r.logical, "attempt": r.attempt + 1}
+                )
             else:
                 t.set_user_attr("final", True)
             self.study.tell(t, state=optuna.trial.TrialState.FAIL)
@@ -385,7 +480,6 @@ class OptunaRunner:
             self.study.tell(t, state=optuna.trial.TrialState.PRUNED)
         else:
             self.study.tell(t, values)
-        self.progress.trial_done(r.logical, state, r.metrics, error)
 
     def _outcome(self, r: _Running) -> tuple[str, list[float] | None, str | None, bool]:
         """(state, values, error, retriable)."""
@@ -393,8 +487,11 @@ class OptunaRunner:
             return "FAIL", None, f"timeout: killed after {self.spec.trials.timeout:g} s", False
         if r.done is None:
             code = r.process.exitcode
-            how = (f"killed by signal {signal.Signals(-code).name}" if code and code < 0
-                   else f"exited with code {code}")
+            how = (
+                f"killed by signal {signal.Signals(-code).name}"
+                if code and code < 0
+                else f"exited with code {code}"
+            )
             return "FAIL", None, f"the trial process {how} before returning", True
         kind = r.done[0]
         if kind == "error":
@@ -412,8 +509,17 @@ class OptunaRunner:
             value = r.metrics.get(name)
             if value is None:
                 hint = did_you_mean(name, r.metrics)
-                return "FAIL", None, f"missing_metric: the trial did not report {name!r}{hint}", False
-            if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+                return (
+                    "FAIL",
+                    None,
+                    f"missing_metric: the trial did not report {name!r}{hint}",
+                    False,
+                )
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, int | float)
+                or not math.isfinite(value)
+            ):
                 return "FAIL", None, f"nan_metric: {name} = {value!r} is not a finite number", False
             values.append(float(value))
         return "COMPLETE", values, None, False
@@ -439,8 +545,11 @@ class OptunaRunner:
             if t.state != optuna.trial.TrialState.RUNNING or self._owner_alive(t):
                 continue
             if t.number not in requeued and not t.user_attrs.get("rejected"):
-                attrs = {"logical": str(t.user_attrs.get("logical", t.number)),
-                         "attempt": int(t.user_attrs.get("attempt", 0)), "requeue_of": t.number}
+                attrs = {
+                    "logical": str(t.user_attrs.get("logical", t.number)),
+                    "attempt": int(t.user_attrs.get("attempt", 0)),
+                    "requeue_of": t.number,
+                }
                 self.study.enqueue_trial(t.params, user_attrs=attrs)
             self.study._storage.set_trial_user_attr(t._trial_id, "orphaned", True)
             self.study.tell(t.number, state=optuna.trial.TrialState.FAIL)
@@ -479,8 +588,11 @@ class OptunaRunner:
             try:
                 r.trial.set_user_attr(HEARTBEAT_ATTR, stamp)
             except optuna.exceptions.UpdateFinishedTrialError:
-                log.warning("trial %s was failed by another driver (no heartbeat for %g s)",
-                            r.trial.number, HEARTBEAT_GRACE_S)
+                log.warning(
+                    "trial %s was failed by another driver (no heartbeat for %g s)",
+                    r.trial.number,
+                    HEARTBEAT_GRACE_S,
+                )
 
     def _interrupt(self) -> None:
         """Ctrl-C: stop the trials in flight and queue them to run again next time."""
@@ -490,8 +602,14 @@ class OptunaRunner:
             _kill_group(r.process.pid, signal.SIGKILL)
             r.process.join(timeout=5)
             try:
-                self.study.enqueue_trial(r.trial.params, user_attrs={
-                    "logical": r.logical, "attempt": r.attempt, "requeue_of": r.trial.number})
+                self.study.enqueue_trial(
+                    r.trial.params,
+                    user_attrs={
+                        "logical": r.logical,
+                        "attempt": r.attempt,
+                        "requeue_of": r.trial.number,
+                    },
+                )
                 r.trial.set_user_attr("interrupted", True)
                 self.study.tell(r.trial, state=optuna.trial.TrialState.FAIL)
             except Exception:  # best effort: the next run recovers orphans anyway
@@ -516,10 +634,8 @@ def _is_waiting(t: Any) -> bool:
 def _kill_group(pid: int | None, sig: int) -> None:
     if pid is None:
         return
-    try:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 def _json_metrics(metrics: dict[str, Any]) -> dict[str, Any]:

@@ -29,13 +29,21 @@ SESSIONS_ATTR = "sweepspec:sessions"  # processes that opened the study so far (
 
 def resolve_env(url: str) -> str:
     """Replace ``${oc.env:NAME}`` / ``${oc.env:NAME,default}`` at connect time only."""
+
     def sub(m: re.Match[str]) -> str:
         name, _, default = m.group(1).partition(",")
         value = os.environ.get(name.strip(), default.strip() if default else None)
         if value is None:
-            raise SweepspecError(Problem(f"the environment variable {name.strip()} is not set "
-                                         f"(needed by {mask_url(url)})", "storage", code="env"))
+            raise SweepspecError(
+                Problem(
+                    f"the environment variable {name.strip()} is not set "
+                    f"(needed by {mask_url(url)})",
+                    "storage",
+                    code="env",
+                )
+            )
         return value
+
     return re.sub(r"\\?\$\{\s*oc\.env:([^}]*)\}", sub, url)
 
 
@@ -55,9 +63,14 @@ def _storage(spec: Any, rundir: RunDir) -> Any:
     try:
         return optuna.storages.RDBStorage(url, **kwargs)
     except Exception as exc:  # sqlalchemy raises many kinds for a bad URL or server
-        raise SweepspecError(Problem(f"cannot open the storage {mask_url(spec.storage)}: "
-                                     f"{str(exc).splitlines()[0][:300]}", "storage",
-                                     code="storage")) from None
+        raise SweepspecError(
+            Problem(
+                f"cannot open the storage {mask_url(spec.storage)}: "
+                f"{str(exc).splitlines()[0][:300]}",
+                "storage",
+                code="storage",
+            )
+        ) from None
 
 
 def sqlalchemy_url(url: str) -> str:
@@ -83,10 +96,16 @@ def open_study(loaded: LoadedSpec, rundir: RunDir, plan: OptunaPlan, *, create: 
         n_existing = len(study.get_trials(deepcopy=False))
     except KeyError:
         if not create:
-            raise SweepspecError(Problem(f"no sweep {plan.study_name!r} in the storage yet; "
-                                         "start it with `sweepspec run` first", code="no-study"))
-        study = optuna.create_study(study_name=plan.study_name, storage=storage,
-                                    directions=plan.directions)
+            raise SweepspecError(
+                Problem(
+                    f"no sweep {plan.study_name!r} in the storage yet; "
+                    "start it with `sweepspec run` first",
+                    code="no-study",
+                )
+            ) from None
+        study = optuna.create_study(
+            study_name=plan.study_name, storage=storage, directions=plan.directions
+        )
         study.set_user_attr(FP_ATTR, fp)
     old = study.user_attrs.get(FP_ATTR)
     if old and old != fp:
@@ -107,11 +126,14 @@ def open_study(loaded: LoadedSpec, rundir: RunDir, plan: OptunaPlan, *, create: 
 
 
 def _changed(sections: list[str]) -> SweepspecError:
-    return SweepspecError(Problem(
-        f"the spec changed since this run was created ({', '.join(sections)}); its old results "
-        "would be meaningless. Run with --fresh to start over (the old run is kept aside) or "
-        "--warm-start to start a new run that first learns from the old trials",
-        code="spec-changed"))
+    return SweepspecError(
+        Problem(
+            f"the spec changed since this run was created ({', '.join(sections)}); its old results "
+            "would be meaningless. Run with --fresh to start over (the old run is kept aside) or "
+            "--warm-start to start a new run that first learns from the old trials",
+            code="spec-changed",
+        )
+    )
 
 
 def _enqueue_try_first(loaded: LoadedSpec, plan: OptunaPlan, study: Any) -> None:
@@ -135,15 +157,19 @@ def concurrency_for(spec: Any) -> tuple[int, list[str]]:
     if per.gpu > 0:
         gpus = _gpu_ids()
         if not gpus:
-            raise SweepspecError(Problem(f"each trial needs {per.gpu:g} GPU, but this machine "
-                                         "has none visible", "resources.per_trial.gpu",
-                                         code="resources"))
+            raise SweepspecError(
+                Problem(
+                    f"each trial needs {per.gpu:g} GPU, but this machine has none visible",
+                    "resources.per_trial.gpu",
+                    code="resources",
+                )
+            )
         if per.gpu < 1:
             per_gpu = int(1 // per.gpu)
             slots = [g for g in gpus for _ in range(per_gpu)]
         else:
             n = int(per.gpu)
-            slots = [",".join(gpus[i:i + n]) for i in range(0, len(gpus) - n + 1, n)]
+            slots = [",".join(gpus[i : i + n]) for i in range(0, len(gpus) - n + 1, n)]
         fit = min(fit, len(slots))
     backend = spec.backend
     chosen = spec.resources.max_concurrent
@@ -164,20 +190,30 @@ def _gpu_ids() -> list[str]:
 
     if not shutil.which("nvidia-smi"):
         return []
-    out = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=10)
+    out = subprocess.run(
+        ["nvidia-smi", "-L"], check=False, capture_output=True, text=True, timeout=10
+    )
     return [str(i) for i, line in enumerate(out.stdout.splitlines()) if line.startswith("GPU")]
 
 
-def write_run_results(rundir: RunDir, loaded: LoadedSpec, ledger: Ledger,
-                      extra: dict[str, Any]) -> dict[str, Any]:
+def write_run_results(
+    rundir: RunDir, loaded: LoadedSpec, ledger: Ledger, extra: dict[str, Any]
+) -> dict[str, Any]:
     spec = loaded.spec
     paths = [p.path for p in spec.sampled_params()]
-    return write_results(rundir.path, records_in_order(ledger), spec.objective.directions, paths,
-                         {"name": spec.run_name, "backend": spec.backend.type,
-                          "num_samples": spec.trials.num_samples, **extra})
+    total = compile_optuna(spec).total_trials  # num_samples x grid points
+    return write_results(
+        rundir.path,
+        records_in_order(ledger),
+        spec.objective.directions,
+        paths,
+        {"name": spec.run_name, "backend": spec.backend.type, "num_samples": total, **extra},
+    )
 
 
-def _prepare_rundir(loaded: LoadedSpec, fresh: bool, warm_start: bool) -> tuple[RunDir, Path | None]:
+def _prepare_rundir(
+    loaded: LoadedSpec, fresh: bool, warm_start: bool
+) -> tuple[RunDir, Path | None]:
     rundir = RunDir.for_spec(loaded)
     old: Path | None = None
     if rundir.exists() and (fresh or warm_start):
@@ -191,8 +227,14 @@ def _prepare_rundir(loaded: LoadedSpec, fresh: bool, warm_start: bool) -> tuple[
     return rundir, old
 
 
-def run_optuna(loaded: LoadedSpec, *, fresh: bool = False, warm_start: bool = False,
-               worker: bool = False, progress: Any = None) -> Any:
+def run_optuna(
+    loaded: LoadedSpec,
+    *,
+    fresh: bool = False,
+    warm_start: bool = False,
+    worker: bool = False,
+    progress: Any = None,
+) -> Any:
     """Run or resume the sweep; returns the RunOutcome."""
     from sweepspec.objective_loader import load_objective
     from sweepspec.run.optuna_runner import OptunaRunner
@@ -218,10 +260,21 @@ def run_optuna(loaded: LoadedSpec, *, fresh: bool = False, warm_start: bool = Fa
         create_gate.close()
     func = load_objective(spec.objective.function, loaded.base_dir)
     concurrency, slots = concurrency_for(spec)
-    runner = OptunaRunner(loaded, rundir, plan, study, func, concurrency=concurrency,
-                          gpu_slots=slots, progress=progress,
-                          elapsed_before=float(meta.get("elapsed_s", 0.0)),
-                          gate=gate_for(url, rundir, plan.study_name))
+    runner = OptunaRunner(
+        loaded,
+        rundir,
+        plan,
+        study,
+        func,
+        concurrency=concurrency,
+        gpu_slots=slots,
+        progress=progress,
+        elapsed_before=float(meta.get("elapsed_s", 0.0)),
+        gate=gate_for(url, rundir, plan.study_name),
+        results_writer=lambda ledger: write_run_results(
+            rundir, loaded, ledger, {"concurrency": concurrency, "running": True}
+        ),
+    )
     started = time.monotonic()
     try:
         outcome = runner.run()
@@ -230,6 +283,10 @@ def run_optuna(loaded: LoadedSpec, *, fresh: bool = False, warm_start: bool = Fa
         ledger = runner._ledger()
         meta["elapsed_s"] = float(meta.get("elapsed_s", 0.0)) + time.monotonic() - started
         rundir.write_meta(meta)
-        write_run_results(rundir, loaded, ledger, {"elapsed_s": round(meta["elapsed_s"], 3),
-                                                   "concurrency": concurrency})
+        write_run_results(
+            rundir,
+            loaded,
+            ledger,
+            {"elapsed_s": round(meta["elapsed_s"], 3), "concurrency": concurrency},
+        )
     return outcome

@@ -83,12 +83,13 @@ class SpecSearch(OptunaSearch):
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         self._plan = plan
+        self._spec_space = SpecSpace(plan.optuna)
         self._grid_counts = [0] * len(plan.optuna.grid_points)
         self._seen_iteration: dict[str, int] = {}
         self._reported_step: dict[str, int] = {}
         points = [{k: encode_choice(v) for k, v in p.items()} for p in plan.try_first]
         super().__init__(
-            space=SpecSpace(plan.optuna),
+            space=self._spec_space,
             metric=plan.metric,
             mode=plan.mode,
             points_to_evaluate=points or None,
@@ -98,12 +99,13 @@ class SpecSearch(OptunaSearch):
 
     @property
     def study(self) -> Any:
-        return self._ot_study
+        study: Any = self.__dict__["_ot_study"]
+        return study
 
     def suggest(self, trial_id: str) -> dict[str, Any] | None:
         import optuna
 
-        study = self._ot_study
+        study = self.study
         plan = self._plan.optuna
         waiting = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.WAITING,))
         if not waiting and plan.grid_points:
@@ -111,17 +113,21 @@ class SpecSearch(OptunaSearch):
         space = plan.space
         for _ in range(MAX_REJECTIONS):
             ot_trial = study.ask()
-            values = self._space.sample(ot_trial)
+            values = self._spec_space.sample(ot_trial)
             fixed = space.fixed_values(values)
             violated = space.violated({**fixed, **values})
             if not violated:
                 break
             self._reject(ot_trial, violated)
         else:
-            raise SweepspecError(Problem(
-                f"the searcher proposed {MAX_REJECTIONS} configs in a row that break the "
-                "constraints; loosen them or narrow the space", "constraints",
-                code="infeasible"))
+            raise SweepspecError(
+                Problem(
+                    f"the searcher proposed {MAX_REJECTIONS} configs in a row that break the "
+                    "constraints; loosen them or narrow the space",
+                    "constraints",
+                    code="infeasible",
+                )
+            )
         self._ot_trials[trial_id] = ot_trial
         self._count_grid(values)
         return {**fixed, **values}
@@ -133,16 +139,20 @@ class SpecSearch(OptunaSearch):
         ot_trial.set_constraint("sweepspec", float(len(violated)))
         worst = self._worst_values()
         if worst is None:
-            self._ot_study.tell(ot_trial, state=optuna.trial.TrialState.FAIL)
+            self.study.tell(ot_trial, state=optuna.trial.TrialState.FAIL)
         else:
-            self._ot_study.tell(ot_trial, worst)
+            self.study.tell(ot_trial, worst)
 
     def _worst_values(self) -> list[float] | None:
         import optuna
 
-        done = [t for t in self._ot_study.get_trials(
-            deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
-            if not t.user_attrs.get("rejected") and t.values]
+        done = [
+            t
+            for t in self.study.get_trials(
+                deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)
+            )
+            if not t.user_attrs.get("rejected") and t.values
+        ]
         if not done:
             return None
         worst = []
@@ -152,16 +162,20 @@ class SpecSearch(OptunaSearch):
         return worst
 
     def _grid_key(self, point: Mapping[str, Any]) -> tuple[Any, ...]:
-        return tuple(json.dumps(point.get(k), sort_keys=True, default=str)
-                     for k in sorted(self._plan.optuna.grid_points[0]))
+        return tuple(
+            json.dumps(point.get(k), sort_keys=True, default=str)
+            for k in sorted(self._plan.optuna.grid_points[0])
+        )
 
     def _enqueue_grid_point(self) -> None:
         plan = self._plan.optuna
         i = self._grid_counts.index(min(self._grid_counts))
         point = plan.grid_points[i]
-        encoded = {k: plan.suggest[k].kwargs["choices"][plan.suggest[k].options.index(v)]
-                   for k, v in point.items()}
-        self._ot_study.enqueue_trial(encoded, user_attrs={"grid": True})
+        encoded = {
+            k: plan.suggest[k].kwargs["choices"][plan.suggest[k].options.index(v)]
+            for k, v in point.items()
+        }
+        self.study.enqueue_trial(encoded, user_attrs={"grid": True})
 
     def _count_grid(self, values: Mapping[str, Any]) -> None:
         points = self._plan.optuna.grid_points
@@ -184,8 +198,9 @@ class SpecSearch(OptunaSearch):
             self._reported_step[trial_id] = step
             super().on_trial_result(trial_id, result)
 
-    def on_trial_complete(self, trial_id: str, result: dict[str, Any] | None = None,
-                          error: bool = False) -> None:
+    def on_trial_complete(
+        self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False
+    ) -> None:
         seen = self._seen_iteration.pop(trial_id, None)
         self._reported_step.pop(trial_id, None)
         if trial_id not in self._ot_trials or trial_id in self._completed_trials:
@@ -227,9 +242,11 @@ class SpecSearch(OptunaSearch):
                 kept[name], dists[name] = value, dist
             if not fits or not kept:
                 continue
-            self._ot_study.add_trial(optuna.trial.create_trial(
-                params=kept, distributions=dists, values=list(values),
-                user_attrs={"warm": True}))
+            self.study.add_trial(
+                optuna.trial.create_trial(
+                    params=kept, distributions=dists, values=list(values), user_attrs={"warm": True}
+                )
+            )
             copied += 1
         return copied
 
@@ -262,15 +279,18 @@ class SpecPBT(PopulationBasedTraining):
     def on_trial_add(self, tune_controller: Any, trial: Any) -> None:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # num_to_keep advice: ours keeps 4
-            super().on_trial_add(_NoSearchAlg(tune_controller), trial)
+            controller: Any = _NoSearchAlg(tune_controller)
+            super().on_trial_add(controller, trial)
 
     def _get_new_config(self, trial: Any, trial_to_clone: Any) -> tuple[dict[str, Any], Any]:
         clone = trial_to_clone.config
         mutations = {k: v for k, v in self._hyperparam_mutations.items() if k in clone}
         space = self._spec_plan.space
         for _ in range(100):
-            new, ops = _explore(clone, mutations, self._resample_probability,
-                                self._perturbation_factors, self._custom_explore_fn)
+            factors: Any = self._perturbation_factors
+            new, ops = _explore(
+                clone, mutations, self._resample_probability, factors, self._custom_explore_fn
+            )
             self._clip(new)
             values = active_values(self._spec_plan, new)
             if not space.violated({**space.fixed_values(values), **values}):
@@ -309,8 +329,11 @@ class SpecStopper(Stopper):
         values = rule_values(result)
         hit = self.rule.reached(values)
         step = result.get(self.time_attr)
-        full = hit or bool(result.get("done")) or (
-            self.max_t is not None and is_finite_number(step) and step >= self.max_t)
+        full = (
+            hit
+            or bool(result.get("done"))
+            or (self.max_t is not None and is_finite_number(step) and step >= self.max_t)
+        )
         if self.target and full and self.reason is None and self._target_reached(result):
             self.reason = "target"
         return hit
@@ -337,12 +360,13 @@ class SpecStopper(Stopper):
 # -- the driver's callback --------------------------------------------------------------
 
 
-class SweepCallback(Callback):  # type: ignore[misc]
+class SweepCallback(Callback):
     """Writes ``ledger.jsonl`` (exactly once per trial), drives the progress display and
     tells the stopper about failures. Runs in the driver."""
 
-    def __init__(self, plan: Any, ledger_file: Any, stopper: Any, progress: Any,
-                 elapsed_before: float) -> None:
+    def __init__(
+        self, plan: Any, ledger_file: Any, stopper: Any, progress: Any, elapsed_before: float
+    ) -> None:
         self.plan = plan
         self.file = ledger_file
         self.stopper = stopper
@@ -352,8 +376,7 @@ class SweepCallback(Callback):  # type: ignore[misc]
         self.ledger = ledger_file.ledger()
         self.ended = set(ledger_file.ends())
         self.started = {e["ray_id"] for e in ledger_file.events()}
-        self.ids = {e["ray_id"]: str(e.get("trial_id", e["ray_id"]))
-                    for e in ledger_file.events()}
+        self.ids = {e["ray_id"]: str(e.get("trial_id", e["ray_id"])) for e in ledger_file.events()}
         self.stopped: dict[str, dict[str, Any]] = {}
         self.metrics: dict[str, dict[str, Any]] = {}
         self.recoveries: dict[str, int] = {}
@@ -385,10 +408,18 @@ class SweepCallback(Callback):  # type: ignore[misc]
     def _user_metrics(self, result: dict[str, Any]) -> dict[str, Any]:
         from ray.tune.result import AUTO_RESULT_KEYS
 
-        skip = {*AUTO_RESULT_KEYS, "done", "trial_id", "experiment_tag", "should_checkpoint",
-                "__duplicate__", ITERATIONS_KEY}
-        return json_metrics({k: v for k, v in result.items() if k not in skip
-                             and not k.startswith("sweepspec_")})
+        skip = {
+            *AUTO_RESULT_KEYS,
+            "done",
+            "trial_id",
+            "experiment_tag",
+            "should_checkpoint",
+            "__duplicate__",
+            ITERATIONS_KEY,
+        }
+        return json_metrics(
+            {k: v for k, v in result.items() if k not in skip and not k.startswith("sweepspec_")}
+        )
 
     def _end(self, trial: Any, state: str, error: str | None) -> None:
         if trial.trial_id in self.ended:
@@ -399,11 +430,14 @@ class SweepCallback(Callback):  # type: ignore[misc]
         values = active_values(self.plan, trial.config)
         duration = result.get("time_total_s")
         item = {
-            "event": "end", "ray_id": trial.trial_id, "trial_id": self._tid(trial),
-            "state": state, "metrics": metrics, "params": self._params(trial),
+            "event": "end",
+            "ray_id": trial.trial_id,
+            "trial_id": self._tid(trial),
+            "state": state,
+            "metrics": metrics,
+            "params": self._params(trial),
             "config": self.plan.space.build_config(values),
-            "iterations": int(result.get(ITERATIONS_KEY, result.get(
-                "training_iteration", 0)) or 0),
+            "iterations": int(result.get(ITERATIONS_KEY, result.get("training_iteration", 0)) or 0),
             "duration_s": round(float(duration), 3) if duration is not None else None,
             "attempts": 1 + self.recoveries.get(trial.trial_id, 0),
             "error": error,
@@ -426,40 +460,44 @@ class SweepCallback(Callback):  # type: ignore[misc]
         self.warned = True
         median = statistics.median(self.durations)
         if median < SHORT_TRIAL_S:
-            print(f"warning: trials take {median:.2f} s (median); Ray's per-trial overhead "
-                  "and start-up dominate trials this short; backend: {type: optuna} runs "
-                  "them faster", file=sys.stderr, flush=True)
+            print(
+                f"warning: trials take {median:.2f} s (median); Ray's per-trial overhead "
+                "and start-up dominate trials this short; backend: {type: optuna} runs "
+                "them faster",
+                file=sys.stderr,
+                flush=True,
+            )
 
     # -- Ray hooks --
 
-    def on_trial_start(self, iteration: int, trials: list[Any], trial: Any,
-                       **info: Any) -> None:
+    def on_trial_start(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
         if trial.trial_id in self.started:
             return
         self.started.add(trial.trial_id)
         tid = self._tid(trial)
         params = self._params(trial)
-        self.file.append({"event": "start", "ray_id": trial.trial_id, "trial_id": tid,
-                          "params": params}, sync=False)
+        self.file.append(
+            {"event": "start", "ray_id": trial.trial_id, "trial_id": tid, "params": params},
+            sync=False,
+        )
         if tid not in self.ledger.records:
             from sweepspec.results import TrialRecord
 
             self.ledger.records[tid] = TrialRecord(tid, "RUNNING", params=params)
             self.ledger.in_flight.add(tid)
 
-    def on_trial_result(self, iteration: int, trials: list[Any], trial: Any,
-                        result: dict[str, Any], **info: Any) -> None:
+    def on_trial_result(
+        self, iteration: int, trials: list[Any], trial: Any, result: dict[str, Any], **info: Any
+    ) -> None:
         if result.get("done"):
             self.stopped[trial.trial_id] = dict(result)
         if FAILED_KEY not in result:
             self.metrics[trial.trial_id] = self._user_metrics(result)
 
-    def on_trial_recover(self, iteration: int, trials: list[Any], trial: Any,
-                         **info: Any) -> None:
+    def on_trial_recover(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
         self.recoveries[trial.trial_id] = self.recoveries.get(trial.trial_id, 0) + 1
 
-    def on_trial_complete(self, iteration: int, trials: list[Any], trial: Any,
-                          **info: Any) -> None:
+    def on_trial_complete(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
         stopped = self.stopped.pop(trial.trial_id, None)
         if stopped is not None and FAILED_KEY in stopped:
             self._end(trial, "FAILED", str(stopped[FAILED_KEY]))
@@ -472,8 +510,7 @@ class SweepCallback(Callback):  # type: ignore[misc]
             return  # cut off by the end of the sweep (time budget, target): not finished
         self._end(trial, state, None)
 
-    def on_trial_error(self, iteration: int, trials: list[Any], trial: Any,
-                       **info: Any) -> None:
+    def on_trial_error(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
         self.stopped.pop(trial.trial_id, None)
         self._end(trial, "FAILED", _trial_error(trial))
 
@@ -486,7 +523,6 @@ class SweepCallback(Callback):  # type: ignore[misc]
 
     def elapsed(self) -> float:
         return self.elapsed_before + time.monotonic() - self.started_at
-
 
 
 def _trial_error(trial: Any) -> str:
@@ -512,5 +548,3 @@ def _trial_error(trial: Any) -> str:
         if lines:
             return lines[-1][:500]
     return "the trial failed (no error message recorded)"
-
-

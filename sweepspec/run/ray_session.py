@@ -73,26 +73,35 @@ def _connect(spec: Any) -> bool:
     if ray.is_initialized():
         return False
     address = spec.backend.address
-    quiet = {"log_to_driver": False, "logging_level": logging.ERROR}
     try:
         if address in (None, "local"):
-            ray.init(address="local", num_cpus=len(os.sched_getaffinity(0)),
-                     include_dashboard=spec.backend.dashboard, **quiet)
+            ray.init(
+                address="local",
+                num_cpus=len(os.sched_getaffinity(0)),
+                include_dashboard=spec.backend.dashboard,
+                log_to_driver=False,
+                logging_level=logging.ERROR,
+            )
         else:
-            ray.init(address=address, **quiet)
+            ray.init(address=address, log_to_driver=False, logging_level=logging.ERROR)
     except Exception as exc:  # ConnectionError, RuntimeError, ValueError, ... from Ray
-        where = "start a local Ray" if address in (None, "local") else \
-            f"connect to the Ray cluster at {address}"
+        where = (
+            "start a local Ray"
+            if address in (None, "local")
+            else f"connect to the Ray cluster at {address}"
+        )
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
-        raise SweepspecError(Problem(f"cannot {where}: {first}", "backend.address",
-                                     code="ray")) from None
+        raise SweepspecError(
+            Problem(f"cannot {where}: {first}", "backend.address", code="ray")
+        ) from None
     return True
 
 
 def _nodes() -> list[dict[str, float]]:
     import ray
 
-    return [dict(n.get("Resources") or {}) for n in ray.nodes() if n.get("Alive")]
+    nodes: list[dict[str, Any]] = ray.nodes()  # type: ignore[no-untyped-call]
+    return [dict(n.get("Resources") or {}) for n in nodes if n.get("Alive")]
 
 
 def check_resources(plan: RayPlan, nodes: list[dict[str, float]]) -> int:
@@ -105,14 +114,21 @@ def check_resources(plan: RayPlan, nodes: list[dict[str, float]]) -> int:
             n = min(n, int(res.get("GPU", 0.0) / plan.gpu + eps))
         per_node.append(n)
     if not any(per_node):
-        largest = max(nodes, key=lambda r: (r.get("GPU", 0.0), r.get("CPU", 0.0)),
-                      default={})
+        largest = max(nodes, key=lambda r: (r.get("GPU", 0.0), r.get("CPU", 0.0)), default={})
         need = f"{plan.cpu:g} CPU" + (f" and {plan.gpu:g} GPU" if plan.gpu else "")
-        have = (f"{largest.get('CPU', 0.0):g} CPU and {largest.get('GPU', 0.0):g} GPU"
-                if largest else "no live node")
-        raise SweepspecError(Problem(
-            f"each trial needs {need}, but no node of the Ray cluster has that much "
-            f"(the largest has {have})", "resources.per_trial", code="resources"))
+        have = (
+            f"{largest.get('CPU', 0.0):g} CPU and {largest.get('GPU', 0.0):g} GPU"
+            if largest
+            else "no live node"
+        )
+        raise SweepspecError(
+            Problem(
+                f"each trial needs {need}, but no node of the Ray cluster has that much "
+                f"(the largest has {have})",
+                "resources.per_trial",
+                code="resources",
+            )
+        )
     return sum(per_node)
 
 
@@ -132,18 +148,26 @@ def _trainable(loaded: LoadedSpec, plan: RayPlan, rundir: RunDir) -> Any:
         cwd=os.getcwd(),
         sys_path=tuple(p if p else os.getcwd() for p in sys.path),
     )
-    return tune.with_resources(tune.with_parameters(sweepspec_trainable, ctx=ctx),
-                               plan.resources)
+    return tune.with_resources(tune.with_parameters(sweepspec_trainable, ctx=ctx), plan.resources)
 
 
-def _configs(plan: RayPlan, *, searcher: Any, stopper: Any, callback: Any,
-             concurrency: int | None, budget: float | None, rundir: RunDir) -> tuple[Any, Any]:
+def _configs(
+    plan: RayPlan,
+    *,
+    searcher: Any,
+    stopper: Any,
+    callback: Any,
+    concurrency: int | None,
+    budget: float | None,
+    rundir: RunDir,
+) -> tuple[Any, Any]:
     from ray import tune
 
     single = plan.single_metric is not None
+    mode: Any = plan.mode if single else None
     tune_config = tune.TuneConfig(
-        metric=plan.metric if single else None,
-        mode=plan.mode if single else None,
+        metric=plan.single_metric,
+        mode=mode,
         search_alg=searcher,
         scheduler=plan.build_scheduler(),
         num_samples=plan.num_samples,
@@ -163,8 +187,15 @@ def _configs(plan: RayPlan, *, searcher: Any, stopper: Any, callback: Any,
     return tune_config, run_config
 
 
-def _restore(path: Path, trainable: Any, ledger: Ledger, *, callback_factory: Any,
-             concurrency: int | None, budget: float | None) -> Any | None:
+def _restore(
+    path: Path,
+    trainable: Any,
+    ledger: Ledger,
+    *,
+    callback_factory: Any,
+    concurrency: int | None,
+    budget: float | None,
+) -> Any | None:
     """``Tuner.restore`` of the experiment at ``path``, with this session's callback, budget
     and concurrency; None when its state is damaged and no trial has finished (start over)."""
     import pickle
@@ -172,24 +203,41 @@ def _restore(path: Path, trainable: Any, ledger: Ledger, *, callback_factory: An
     from ray import tune
 
     try:
-        tuner = tune.Tuner.restore(str(path), trainable, param_space={},
-                                   resume_unfinished=True, resume_errored=False,
-                                   restart_errored=False)
-    except (EOFError, pickle.UnpicklingError, ValueError, TypeError, AttributeError,
-            ImportError) as exc:
+        tuner = tune.Tuner.restore(
+            str(path),
+            trainable,
+            param_space={},
+            resume_unfinished=True,
+            resume_errored=False,
+            restart_errored=False,
+        )
+    except (
+        EOFError,
+        pickle.UnpicklingError,
+        ValueError,
+        TypeError,
+        AttributeError,
+        ImportError,
+    ) as exc:
         if ledger.finished == 0:
             aside = path.with_name(f"{path.name}.damaged-{time.strftime('%Y%m%d-%H%M%S')}")
             shutil.move(str(path), str(aside))
-            print(f"the Ray experiment state was damaged ({type(exc).__name__}); no trial had "
-                  f"finished, so the sweep starts over (old state kept in {aside})",
-                  file=sys.stderr, flush=True)
+            print(
+                f"the Ray experiment state was damaged ({type(exc).__name__}); no trial had "
+                f"finished, so the sweep starts over (old state kept in {aside})",
+                file=sys.stderr,
+                flush=True,
+            )
             return None
-        raise SweepspecError(Problem(
-            f"the Ray experiment state in {path} is damaged ({type(exc).__name__}: "
-            f"{str(exc)[:200]}) and {ledger.finished} trial(s) had finished. Run with "
-            "--fresh to start over (the old run is kept aside), or --warm-start to start a "
-            "new run whose searcher first learns from the finished trials",
-            code="ray-state")) from None
+        raise SweepspecError(
+            Problem(
+                f"the Ray experiment state in {path} is damaged ({type(exc).__name__}: "
+                f"{str(exc)[:200]}) and {ledger.finished} trial(s) had finished. Run with "
+                "--fresh to start over (the old run is kept aside), or --warm-start to start a "
+                "new run whose searcher first learns from the finished trials",
+                code="ray-state",
+            )
+        ) from None
     inner = getattr(tuner, "_local_tuner", None)
     if inner is None:  # Ray Client: the restored callbacks and budget are used as saved
         return tuner
@@ -218,32 +266,62 @@ def _old_trials(old: Path, loaded: LoadedSpec) -> list[tuple[dict[str, Any], lis
         for r in LedgerFile(old / LEDGER_FILE).ledger().records.values():
             vals = [r.metrics.get(n) for n in names]
             if r.state == "COMPLETE" and all(isinstance(v, int | float) for v in vals):
-                out.append(({k: encode_choice(v) for k, v in r.params.items()},
-                            [float(v) for v in vals]))  # type: ignore[arg-type]
+                out.append(
+                    ({k: encode_choice(v) for k, v in r.params.items()}, [float(v) for v in vals])
+                )  # type: ignore[arg-type]
         return out
     if (old / "study.journal").exists():
         from sweepspec.run.warm_start import _old_trials as optuna_old
 
-        return [(dict(t.params), list(t.values)) for t in optuna_old(old, loaded)
-                if t.values is not None]
+        return [
+            (dict(t.params), list(t.values))
+            for t in optuna_old(old, loaded)
+            if t.values is not None
+        ]
     return []
 
 
 # -- running ----------------------------------------------------------------------------
 
 
-def run_ray(loaded: LoadedSpec, *, fresh: bool = False, warm_start: bool = False,
-            worker: bool = False, progress: Any = None) -> Any:
+@contextlib.contextmanager
+def _quiet_ray_logs() -> Any:
+    """Ray Tune logs each failed trial's traceback at ERROR; sweepspec records it in the trial
+    directory and shows one line (SWEEPSPEC_DEBUG=1 shows Ray's logs)."""
+    if os.environ.get("SWEEPSPEC_DEBUG") == "1":
+        yield
+        return
+    logger = logging.getLogger("ray.tune")
+    level = logger.level
+    logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
+def run_ray(
+    loaded: LoadedSpec,
+    *,
+    fresh: bool = False,
+    warm_start: bool = False,
+    worker: bool = False,
+    progress: Any = None,
+) -> Any:
     """Run or resume the sweep on Ray; returns the RunOutcome."""
     from sweepspec.run.optuna_runner import RunOutcome
     from sweepspec.run.optuna_session import _prepare_rundir, write_run_results
     from sweepspec.run.ray_trainable import LEDGER_FILE, LedgerFile
 
     if worker:
-        raise SweepspecError(Problem(
-            "`sweepspec worker` joins an optuna-backend sweep; on the ray backend, add "
-            "machines to the Ray cluster instead (see docs/cluster.md)", "backend.type",
-            code="usage"))
+        raise SweepspecError(
+            Problem(
+                "`sweepspec worker` joins an optuna-backend sweep; on the ray backend, add "
+                "machines to the Ray cluster instead (see docs/cluster.md)",
+                "backend.type",
+                code="usage",
+            )
+        )
     _env_defaults()
     spec = loaded.spec
     rundir, old = _prepare_rundir(loaded, fresh, warm_start)
@@ -269,8 +347,17 @@ def run_ray(loaded: LoadedSpec, *, fresh: bool = False, warm_start: bool = False
             owns_ray = _connect(spec)
             fits = check_resources(plan, _nodes())
             concurrency = min(fits, plan.max_concurrent or fits)
-            reason, code = _fit(loaded, plan, rundir, old if warm_start else None, ledger_file,
-                                progress, elapsed_before, concurrency, budget)
+            reason, code = _fit(
+                loaded,
+                plan,
+                rundir,
+                old if warm_start else None,
+                ledger_file,
+                progress,
+                elapsed_before,
+                concurrency,
+                budget,
+            )
     except KeyboardInterrupt:
         reason, code = "interrupted", 130
     finally:
@@ -282,14 +369,26 @@ def run_ray(loaded: LoadedSpec, *, fresh: bool = False, warm_start: bool = False
         ledger = ledger_file.ledger()
         meta["elapsed_s"] = elapsed_before + time.monotonic() - started
         rundir.write_meta(meta)
-        write_run_results(rundir, loaded, ledger, {"elapsed_s": round(meta["elapsed_s"], 3),
-                                                   "concurrency": concurrency})
+        write_run_results(
+            rundir,
+            loaded,
+            ledger,
+            {"elapsed_s": round(meta["elapsed_s"], 3), "concurrency": concurrency},
+        )
     return RunOutcome(ledger, reason, code, elapsed_before + time.monotonic() - started)
 
 
-def _fit(loaded: LoadedSpec, plan: RayPlan, rundir: RunDir, old: Path | None,
-         ledger_file: Any, progress: Any, elapsed_before: float, concurrency: int,
-         budget: float | None) -> tuple[str, int]:
+def _fit(
+    loaded: LoadedSpec,
+    plan: RayPlan,
+    rundir: RunDir,
+    old: Path | None,
+    ledger_file: Any,
+    progress: Any,
+    elapsed_before: float,
+    concurrency: int,
+    budget: float | None,
+) -> tuple[str, int]:
     from ray import tune
 
     from sweepspec.run.ray_driver import SweepCallback
@@ -306,27 +405,46 @@ def _fit(loaded: LoadedSpec, plan: RayPlan, rundir: RunDir, old: Path | None,
 
     tuner = None
     if _has_state(path):
-        tuner = _restore(path, trainable, ledger, callback_factory=make_callback,
-                         concurrency=concurrency, budget=budget)
+        tuner = _restore(
+            path,
+            trainable,
+            ledger,
+            callback_factory=make_callback,
+            concurrency=concurrency,
+            budget=budget,
+        )
     elif ledger.finished:
-        raise SweepspecError(Problem(
-            f"{ledger.finished} trial(s) of this run finished, but its Ray experiment state "
-            f"({path}) is missing. Run with --fresh to start over (the old run is kept "
-            "aside), or --warm-start to learn from the finished trials", code="ray-state"))
+        raise SweepspecError(
+            Problem(
+                f"{ledger.finished} trial(s) of this run finished, but its Ray experiment state "
+                f"({path}) is missing. Run with --fresh to start over (the old run is kept "
+                "aside), or --warm-start to learn from the finished trials",
+                code="ray-state",
+            )
+        )
     if tuner is None:
         searcher = plan.build_searcher()
         if old is not None:
             copied = searcher.add_warm_trials(_old_trials(old, loaded))
-            print(f"warm start: the searcher learns from {copied} trial(s) of the old run",
-                  flush=True)
+            print(
+                f"warm start: the searcher learns from {copied} trial(s) of the old run", flush=True
+            )
         stopper = plan.build_stopper()
         callback = make_callback(stopper)
-        tune_config, run_config = _configs(plan, searcher=searcher, stopper=stopper,
-                                           callback=callback, concurrency=concurrency,
-                                           budget=budget, rundir=rundir)
-        tuner = tune.Tuner(trainable, param_space={}, tune_config=tune_config,
-                           run_config=run_config)
-    tuner.fit()
+        tune_config, run_config = _configs(
+            plan,
+            searcher=searcher,
+            stopper=stopper,
+            callback=callback,
+            concurrency=concurrency,
+            budget=budget,
+            rundir=rundir,
+        )
+        tuner = tune.Tuner(
+            trainable, param_space={}, tune_config=tune_config, run_config=run_config
+        )
+    with _quiet_ray_logs():
+        tuner.fit()
     stopper = holder.get("stopper")
     callback = holder.get("callback")
     done = ledger_file.ledger()

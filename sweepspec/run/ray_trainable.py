@@ -293,9 +293,15 @@ class _Attempt:
         func = _objective(self.ctx)
         self.iterations = self._restore_checkpoint()
         attempt = len(list(self.tdir.glob("error-*.txt")))
-        task = ChildTask(func=func, config=self.config, trial_id=self.tdir.name,
-                         trial_dir=self.tdir, attempt=attempt, cuda_devices=None,
-                         memory_bytes=self.plan.memory)
+        task = ChildTask(
+            func=func,
+            config=self.config,
+            trial_id=self.tdir.name,
+            trial_dir=self.tdir,
+            attempt=attempt,
+            cuda_devices=None,
+            memory_bytes=self.plan.memory,
+        )
         mp = multiprocessing.get_context("fork")
         self.conn, child = mp.Pipe()
         with warnings.catch_warnings():
@@ -325,8 +331,11 @@ class _Attempt:
                     return tuple(message)
             if not self.process.is_alive() and not self.conn.poll(0.05):
                 code = self.process.exitcode
-                how = (f"killed by signal {signal.Signals(-code).name}" if code and code < 0
-                       else f"exited with code {code}")
+                how = (
+                    f"killed by signal {signal.Signals(-code).name}"
+                    if code and code < 0
+                    else f"exited with code {code}"
+                )
                 self._error_file(attempt, f"the trial process {how} before returning", "")
                 raise TrialFailed(f"the trial process {how} before returning")
             if timeout is not None and time.monotonic() - started > timeout:
@@ -341,8 +350,11 @@ class _Attempt:
         self.metrics.update(metrics)
         for name in self.plan.directions:
             if name in metrics and not is_finite_number(metrics[name]):
-                _final(self.tdir, f"nan_metric: {name} = {metrics[name]!r} is not a finite "
-                       "number", self.iterations)
+                _final(
+                    self.tdir,
+                    f"nan_metric: {name} = {metrics[name]!r} is not a finite number",
+                    self.iterations,
+                )
         if self.plan.scheduler == "pbt" and not has_checkpoint:
             _final(self.tdir, PBT_NEEDS_CHECKPOINTS, self.iterations)
         self._report(dict(self.metrics), checkpoint=has_checkpoint)
@@ -404,18 +416,25 @@ class _Attempt:
             value = metrics.get(name)
             if value is None:
                 hint = did_you_mean(name, metrics)
-                _final(self.tdir, f"missing_metric: the trial did not report {name!r}{hint}",
-                       self.iterations)
+                _final(
+                    self.tdir,
+                    f"missing_metric: the trial did not report {name!r}{hint}",
+                    self.iterations,
+                )
             if not is_finite_number(value):
-                _final(self.tdir, f"nan_metric: {name} = {value!r} is not a finite number",
-                       self.iterations)
+                _final(
+                    self.tdir,
+                    f"nan_metric: {name} = {value!r} is not a finite number",
+                    self.iterations,
+                )
         if metrics != self.forwarded:
             self._report(metrics, checkpoint=False)
 
     def _error_file(self, attempt: int, message: str, trace: str) -> None:
         with contextlib.suppress(OSError):
-            (self.tdir / f"error-{attempt}.txt").write_text(f"{message}\n\n{trace}",
-                                                            encoding="utf-8")
+            (self.tdir / f"error-{attempt}.txt").write_text(
+                f"{message}\n\n{trace}", encoding="utf-8"
+            )
 
     def _kill(self, sig: int) -> None:
         pid = self.process.pid if self.process is not None else None

@@ -222,17 +222,20 @@ def _check_try_first_entry(
         except (MissingName, ExprEvalError):
             continue
         if not active:
-            report.add(("try_first", index, *key.split(".")),
-                       f"{key} is inactive in this config (its condition {cond.source!r} "
-                       "does not hold)", "inactive")
+            report.add(
+                ("try_first", index, *key.split(".")),
+                f"{key} is inactive in this config (its condition {cond.source!r} does not hold)",
+                "inactive",
+            )
     for ci, text in enumerate(spec.constraints):
         try:
             holds = parse_expr(text).evaluate(context)
         except (ExprError, MissingName, ExprEvalError):
             continue
         if not holds:
-            report.add(("try_first", index),
-                       f"this config breaks constraint #{ci} {text!r}", "infeasible")
+            report.add(
+                ("try_first", index), f"this config breaks constraint #{ci} {text!r}", "infeasible"
+            )
 
 
 def _check_objective(spec: Spec, report: _Report) -> None:
@@ -294,7 +297,31 @@ def _check_searcher(spec: Spec, params: list[Param], report: _Report) -> None:
         report.add(("space",), f"the grid has {total} points; at most {MAX_GRID_VALUES}", "grid")
 
 
+def _check_optuna_scheduler(spec: Spec, report: _Report) -> None:
+    """What Optuna's pruners cannot do is an error, never a silent approximation."""
+    sched = spec.scheduler
+    if spec.backend.type != "optuna" or sched.type == "fifo":
+        return
+    if getattr(sched, "brackets", 1) != 1:
+        report.add(
+            ("scheduler", "brackets"),
+            "the optuna backend runs asha with one bracket (SuccessiveHalvingPruner); "
+            "use brackets: 1, scheduler hyperband, or the ray backend",
+            "backend",
+        )
+    for key in ("reduction_factor", "grace_period"):
+        value = getattr(sched, key, None)
+        if isinstance(value, float) and value != int(value):
+            report.add(
+                ("scheduler", key),
+                f"the optuna backend's pruners count whole steps: {key} must be a whole "
+                f"number, but got {value}",
+                "backend",
+            )
+
+
 def _check_scheduler(spec: Spec, params: list[Param], report: _Report) -> None:
+    _check_optuna_scheduler(spec, report)
     sched = spec.scheduler
     if sched.type == "pbt" and spec.backend.type != "ray":
         report.add(

@@ -24,11 +24,9 @@ SEARCHER_OPTIONS: dict[str, frozenset[str]] = {
     "hyperopt": frozenset({"n_startup_jobs", "n_EI_candidates", "gamma", "prior_weight"}),
     "cmaes": frozenset(
         {
-            "sigma0",
             "n_startup_trials",
             "consider_pruned_trials",
             "popsize",
-            "inc_popsize",
             "use_separable_cma",
             "with_margin",
             "lr_adapt",

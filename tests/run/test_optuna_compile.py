@@ -340,11 +340,11 @@ def test_seeded_sampler_repeats_its_sequence() -> None:
             id="median",
         ),
         pytest.param(
-            "{type: median, grace_period: 2.5}",
+            "{type: median, grace_period: 3.0}",
             "MedianPruner",
             {"n_startup_trials": 3, "n_warmup_steps": 3},
             None,
-            id="median-fraction",
+            id="median-whole-float",
         ),
     ],
 )

@@ -91,7 +91,7 @@ def test_listed_options_are_accepted(kind: str) -> None:
     [
         ("tpe", "n_startup_trial", "n_startup_trials"),
         ("hyperopt", "n_ei_candidates", "n_EI_candidates"),
-        ("cmaes", "sigma", "sigma0"),
+        ("cmaes", "popsiz", "popsize"),
         ("random", "seed", None),
         ("tpe", "seed", None),
     ],
