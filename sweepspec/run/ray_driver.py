@@ -20,6 +20,7 @@ from typing import Any
 from ray.tune import Callback
 from ray.tune.schedulers import PopulationBasedTraining
 from ray.tune.schedulers.pbt import _explore
+from ray.tune.search import ConcurrencyLimiter, SearchGenerator
 from ray.tune.search.optuna import OptunaSearch
 from ray.tune.stopper import Stopper
 
@@ -36,7 +37,14 @@ from sweepspec.run.ray_trainable import (
 )
 from sweepspec.run.stops import TrialStopRule
 
-__all__ = ["SpecPBT", "SpecSearch", "SpecStopper", "SweepCallback", "stopped_state"]
+__all__ = [
+    "SpecPBT",
+    "SpecSearch",
+    "SpecSearchGenerator",
+    "SpecStopper",
+    "SweepCallback",
+    "stopped_state",
+]
 
 MAX_REJECTIONS = 1000
 SHORT_TRIAL_S = 2.0
@@ -249,6 +257,39 @@ class SpecSearch(OptunaSearch):
             )
             copied += 1
         return copied
+
+
+class SpecSearchGenerator(SearchGenerator):
+    """Ray's ``SearchGenerator`` around ``ConcurrencyLimiter(SpecSearch)`` whose trial budget
+    and concurrency are this session's: on ``Tuner.restore`` Ray would bring back the first
+    session's ``num_samples`` (and its concurrency, and ``num_samples=1`` when it restarts an
+    experiment whose state was never saved). A spec may raise or lower them on resume."""
+
+    def __init__(self, searcher: Any, num_samples: int, concurrency: int | None) -> None:
+        inner = searcher if not concurrency else ConcurrencyLimiter(searcher, concurrency)
+        super().__init__(inner)
+        self.override(num_samples, concurrency)
+
+    def override(self, num_samples: int, concurrency: int | None) -> None:
+        self._sweepspec_total = num_samples
+        self._sweepspec_concurrency = concurrency
+        self._apply()
+
+    def _apply(self) -> None:
+        total = getattr(self, "_sweepspec_total", None)
+        if total is not None:
+            self._total_samples = total
+        concurrency = getattr(self, "_sweepspec_concurrency", None)
+        if concurrency and isinstance(self.searcher, ConcurrencyLimiter):
+            self.searcher.max_concurrent = concurrency
+
+    def add_configurations(self, experiments: Any) -> None:
+        super().add_configurations(experiments)
+        self._apply()
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        super().set_state(state)
+        self._apply()
 
 
 # -- scheduler and stopper --------------------------------------------------------------

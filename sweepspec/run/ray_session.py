@@ -163,15 +163,17 @@ def _configs(
 ) -> tuple[Any, Any]:
     from ray import tune
 
+    from sweepspec.run.ray_driver import SpecSearchGenerator
+
     single = plan.single_metric is not None
     mode: Any = plan.mode if single else None
     tune_config = tune.TuneConfig(
         metric=plan.single_metric,
         mode=mode,
-        search_alg=searcher,
+        search_alg=SpecSearchGenerator(searcher, plan.num_samples, concurrency),
         scheduler=plan.build_scheduler(),
         num_samples=plan.num_samples,
-        max_concurrent_trials=concurrency,
+        max_concurrent_trials=None,  # the generator's own ConcurrencyLimiter (changeable)
         time_budget_s=budget,
         reuse_actors=True,
     )
@@ -193,11 +195,13 @@ def _restore(
     ledger: Ledger,
     *,
     callback_factory: Any,
+    num_samples: int,
     concurrency: int | None,
     budget: float | None,
 ) -> Any | None:
-    """``Tuner.restore`` of the experiment at ``path``, with this session's callback, budget
-    and concurrency; None when its state is damaged and no trial has finished (start over)."""
+    """``Tuner.restore`` of the experiment at ``path``, with this session's callback and
+    budget (``num_samples``, time budget, concurrency: Ray would restore the old ones); None
+    when its state is damaged and no trial has finished (start over)."""
     import pickle
 
     from ray import tune
@@ -244,8 +248,10 @@ def _restore(
     run_config = inner._run_config
     stopper = run_config.stop
     run_config.callbacks = [callback_factory(stopper)]
-    inner._tune_config.max_concurrent_trials = concurrency
     inner._tune_config.time_budget_s = budget
+    search_alg = inner._tune_config.search_alg
+    if hasattr(search_alg, "override"):
+        search_alg.override(num_samples, concurrency)
     return tuner
 
 
@@ -410,6 +416,7 @@ def _fit(
             trainable,
             ledger,
             callback_factory=make_callback,
+            num_samples=plan.num_samples,
             concurrency=concurrency,
             budget=budget,
         )

@@ -348,16 +348,13 @@ class _Attempt:
     def _on_report(self, metrics: dict[str, Any], has_checkpoint: bool) -> None:
         self.iterations += 1
         self.metrics.update(metrics)
-        for name in self.plan.directions:
-            if name in metrics and not is_finite_number(metrics[name]):
-                _final(
-                    self.tdir,
-                    f"nan_metric: {name} = {metrics[name]!r} is not a finite number",
-                    self.iterations,
-                )
         if self.plan.scheduler == "pbt" and not has_checkpoint:
             _final(self.tdir, PBT_NEEDS_CHECKPOINTS, self.iterations)
-        self._report(dict(self.metrics), checkpoint=has_checkpoint)
+        if all(is_finite_number(self.metrics[m]) for m in self.plan.directions
+               if m in self.metrics):
+            self._report(dict(self.metrics), checkpoint=has_checkpoint)
+        # else: a NaN/inf is never shown to Ray's scheduler or searcher (as on the Optuna
+        # backend); the trial goes on, and fails if its final value is not finite
         with contextlib.suppress(BrokenPipeError, OSError):
             self.conn.send("continue")
 

@@ -45,7 +45,8 @@ def modes(config: dict[str, Any], trial: Any) -> dict[str, float]:
             marker.write_text("x")
             raise RuntimeError("first attempt fails")
     if mode == "nan":
-        trial.report({"loss": float("nan")})
+        trial.report({"loss": float("nan")})  # never shown to a scheduler
+        return None  # the last value is NaN: a failed trial
     if mode == "hang":
         time.sleep(120)
     if mode == "missing":

@@ -9,6 +9,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -86,6 +87,19 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         _gone, alive = psutil.wait_procs(procs, timeout=15)
         for p in alive:
             p.kill()
+        _forget_cluster(port)
+
+
+def _forget_cluster(port: int) -> None:
+    """``ray start --head`` records its address in /tmp/ray/ray_current_cluster, where a
+    later ``ray.init()`` without an address would look for it; ``ray stop`` removes it, and
+    so do we (only if it is still ours)."""
+    current = Path(tempfile.gettempdir()) / "ray" / "ray_current_cluster"
+    try:
+        if current.read_text().strip().endswith(f":{port}"):
+            current.unlink()
+    except OSError:
+        pass
 
 
 def test_trials_run_on_both_nodes(cluster: str, tmp_path: Path,

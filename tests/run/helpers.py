@@ -174,15 +174,23 @@ def journal_ok(path: Path) -> None:
         assert isinstance(json.loads(line), dict)
 
 
+# Helpers that multiprocessing starts for the test process itself (another test's spawn context
+# starts a resource tracker that lives as long as pytest): not something a sweep left behind.
+_OWN_HELPERS = ("multiprocessing.resource_tracker", "multiprocessing.forkserver")
+
+
 def descendants() -> list[Any]:
-    """Live (non-zombie) descendants of this test process."""
+    """Live (non-zombie) descendants of this test process, but multiprocessing's own helpers."""
     import psutil
 
     out = []
     for p in psutil.Process().children(recursive=True):
         try:
-            if p.status() != psutil.STATUS_ZOMBIE:
-                out.append(p)
+            if p.status() == psutil.STATUS_ZOMBIE:
+                continue
+            if any(h in " ".join(p.cmdline()) for h in _OWN_HELPERS):
+                continue
+            out.append(p)
         except psutil.NoSuchProcess:
             continue
     return out
