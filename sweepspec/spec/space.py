@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Annotated, Any, Literal, Union
 
 from pydantic import (
@@ -247,7 +248,7 @@ class Param:
     def when(self) -> str | None:
         return getattr(self.node, "when", None)
 
-    @property
+    @cached_property
     def is_fixed(self) -> bool:
         return not isinstance(
             self.node, UniformDist | LogUniformDist | IntDist | ChoiceDist | GridDist
@@ -257,7 +258,7 @@ class Param:
     def fixed_value(self) -> Any:
         return self.node.value if isinstance(self.node, ValueLeaf) else self.node
 
-    @property
+    @cached_property
     def kind(self) -> Literal["uniform", "loguniform", "int", "choice", "grid", "fixed"]:
         for key in DIST_KEYS:
             if hasattr(self.node, key) and not isinstance(self.node, dict):
