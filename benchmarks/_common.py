@@ -83,8 +83,9 @@ def others_now(sample_s: float = 1.0) -> float:
     return watch.stop().others
 
 
-def wait_quiet(limit: float = MAX_OTHERS, max_wait_s: float = 900.0,
-               sample_s: float = 2.0) -> float:
+def wait_quiet(
+    limit: float = MAX_OTHERS, max_wait_s: float = 900.0, sample_s: float = 2.0
+) -> float:
     """Wait (up to max_wait_s) until other processes use less than ``limit`` cores."""
     deadline = time.monotonic() + max_wait_s
     busy = others_now(sample_s)
@@ -105,17 +106,21 @@ class Timed:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def run_timed(argv: list[str], cwd: Path, env: dict[str, str] | None = None,
-              timeout: float = 900.0) -> Timed:
+def run_timed(
+    argv: list[str], cwd: Path, env: dict[str, str] | None = None, timeout: float = 900.0
+) -> Timed:
     """Run ``argv`` to the end; wall time from just before the spawn to the reap."""
     full_env = {**os.environ, **(env or {})}
     watch = CpuWatch().start()
-    proc = subprocess.run(argv, cwd=cwd, env=full_env, capture_output=True, text=True,
-                          timeout=timeout, check=False)
+    proc = subprocess.run(
+        argv, cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout, check=False
+    )
     watch.stop()
     if proc.returncode != 0:
-        raise SystemExit(f"{' '.join(map(str, argv))} failed ({proc.returncode}):\n"
-                         f"{proc.stdout[-3000:]}{proc.stderr[-3000:]}")
+        raise SystemExit(
+            f"{' '.join(map(str, argv))} failed ({proc.returncode}):\n"
+            f"{proc.stdout[-3000:]}{proc.stderr[-3000:]}"
+        )
     return Timed(watch.wall, watch.own, watch.others, proc.stdout, proc.stderr)
 
 
@@ -131,8 +136,11 @@ def undisturbed(measure: Any, *, tries: int = 4, limit: float = MAX_OTHERS) -> T
             best = result
         if result.others <= limit:
             return result
-        print(f"  disturbed run ({result.others:.2f} cores used by others), again",
-              file=sys.stderr, flush=True)
+        print(
+            f"  disturbed run ({result.others:.2f} cores used by others), again",
+            file=sys.stderr,
+            flush=True,
+        )
     assert best is not None
     return best
 
@@ -156,10 +164,12 @@ def machine(load_at_start: tuple[float, float, float] | None = None) -> str:
         pass
     load = load_at_start or os.getloadavg()
     end = os.getloadavg()
-    return (f"{nproc()} CPUs (nproc) of {cpu}; Python {platform.python_version()}, "
-            f"{platform.system()} {platform.release()}; load average "
-            f"{load[0]:.2f} {load[1]:.2f} {load[2]:.2f} at the start, "
-            f"{end[0]:.2f} {end[1]:.2f} {end[2]:.2f} at the end")
+    return (
+        f"{nproc()} CPUs (nproc) of {cpu}; Python {platform.python_version()}, "
+        f"{platform.system()} {platform.release()}; load average "
+        f"{load[0]:.2f} {load[1]:.2f} {load[2]:.2f} at the start, "
+        f"{end[0]:.2f} {end[1]:.2f} {end[2]:.2f} at the end"
+    )
 
 
 def today() -> str:

@@ -16,14 +16,17 @@ import atexit
 import functools
 import json
 import os
+import resource
 import sys
 import time
 from typing import Any
 
 T_START = time.time()
 OUT = sys.argv[1]
-marks: dict[str, float] = {"launch": float(os.environ.get("SWEEPSPEC_PROBE_T0", T_START)),
-                           "probe_start": T_START}
+marks: dict[str, float] = {
+    "launch": float(os.environ.get("SWEEPSPEC_PROBE_T0", T_START)),
+    "probe_start": T_START,
+}
 totals: dict[str, float] = {}
 counts: dict[str, int] = {}
 _stack: list[list[Any]] = []  # [name, started, paused_total]
@@ -46,6 +49,7 @@ def _timed(name: str, func: Any) -> Any:
             counts[name] = counts.get(name, 0) + 1
             if _stack:
                 _stack[-1][2] += elapsed
+
     return wrapper
 
 
@@ -55,6 +59,7 @@ def _mark_once(name: str, func: Any) -> Any:
         result = func(*args, **kwargs)
         marks.setdefault(name, time.time())
         return result
+
     return wrapper
 
 
@@ -69,10 +74,15 @@ def _install() -> None:
     loader.load_objective = _mark_once("objective_loaded", loader.load_objective)
     session.open_study = _mark_once("study_opened", session.open_study)
     cls = runner.OptunaRunner
-    for name, label in (("_ask_feasible", "ask + suggest"), ("_ledger", "ledger"),
-                        ("_start", "start (fork)"), ("_finish", "finish (attrs, tell)"),
-                        ("_poll", "poll (wait, receive)"), ("_tick", "tick"),
-                        ("_recover_orphans", "recover orphans")):
+    for name, label in (
+        ("_ask_feasible", "ask + suggest"),
+        ("_ledger", "ledger"),
+        ("_start", "start (fork)"),
+        ("_finish", "finish (attrs, tell)"),
+        ("_poll", "poll (wait, receive)"),
+        ("_tick", "tick"),
+        ("_recover_orphans", "recover orphans"),
+    ):
         if hasattr(cls, name):
             setattr(cls, name, _timed(label, getattr(cls, name)))
     original_start = cls._start
@@ -109,8 +119,17 @@ def _dump() -> None:
     if os.getpid() != _pid:
         return
     marks["exit"] = time.time()
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    own = {
+        "user_s": usage.ru_utime,
+        "sys_s": usage.ru_stime,
+        "minflt": usage.ru_minflt,
+        "majflt": usage.ru_majflt,
+        "nvcsw": usage.ru_nvcsw,
+        "nivcsw": usage.ru_nivcsw,
+    }
     with open(OUT, "w") as fh:
-        json.dump({"marks": marks, "totals": totals, "counts": counts}, fh, indent=1)
+        json.dump({"marks": marks, "totals": totals, "counts": counts, "driver": own}, fh, indent=1)
 
 
 def main() -> int:

@@ -67,8 +67,10 @@ scheduler: {scheduler}
 trials: {{num_samples: {samples}}}
 backend: {{type: optuna, workers: 2}}
 """
-ASHA = (f"{{type: asha, time_attr: training_iteration, max_t: {EPOCHS}, grace_period: 1, "
-        "reduction_factor: 3}")
+ASHA = (
+    f"{{type: asha, time_attr: training_iteration, max_t: {EPOCHS}, grace_period: 1, "
+    "reduction_factor: 3}"
+)
 FIFO = "{type: fifo}"
 
 
@@ -82,10 +84,19 @@ def true_final(objective: str, lr: float) -> float:
 
 def run_once(tmp: Path, objective: str, searcher: str, scheduler: str) -> c.Timed:
     name = f"{objective.replace('.', '-')}-{searcher}-{scheduler}"
-    spec = c.write_spec(tmp / f"{name}.yaml", SPEC.format(
-        name=name, storage=tmp / "runs", function=OBJECTIVES[objective], epochs=EPOCHS,
-        step=STEP_S, searcher=searcher, scheduler=ASHA if scheduler == "asha" else FIFO,
-        samples=SAMPLES))
+    spec = c.write_spec(
+        tmp / f"{name}.yaml",
+        SPEC.format(
+            name=name,
+            storage=tmp / "runs",
+            function=OBJECTIVES[objective],
+            epochs=EPOCHS,
+            step=STEP_S,
+            searcher=searcher,
+            scheduler=ASHA if scheduler == "asha" else FIFO,
+            samples=SAMPLES,
+        ),
+    )
     shutil.rmtree(tmp / "runs" / name, ignore_errors=True)
     r = c.run_timed([*c.SWEEPSPEC, "run", str(spec)], tmp)
     with open(tmp / "runs" / name / "trials.csv", newline="") as fh:
@@ -115,13 +126,17 @@ def measure(reps: int, tmp: Path) -> dict[tuple[str, str, str], list[c.Timed]]:
         for objective, searcher in CASES:
             for scheduler in ("fifo", "asha"):
                 key = (objective, searcher, scheduler)
-                runs.setdefault(key, []).append(c.undisturbed(
-                    lambda o=objective, s=searcher, k=scheduler: run_once(tmp, o, s, k)))
+                runs.setdefault(key, []).append(
+                    c.undisturbed(
+                        lambda o=objective, s=searcher, k=scheduler: run_once(tmp, o, s, k)
+                    )
+                )
     return runs
 
 
-def render(runs: dict[tuple[str, str, str], list[c.Timed]], reps: int,
-           machine: str) -> tuple[str, bool]:
+def render(
+    runs: dict[tuple[str, str, str], list[c.Timed]], reps: int, machine: str
+) -> tuple[str, bool]:
     med = c.median
     rows = []
     verdicts: dict[tuple[str, str], tuple[float, float, bool]] = {}
@@ -145,45 +160,65 @@ def render(runs: dict[tuple[str, str, str], list[c.Timed]], reps: int,
         same = abs(a["best_true"] - f["best_true"]) <= 0.02 + 1e-9
         verdicts[(objective, searcher)] = (epoch_x, wall_x, same)
         for label, s in (("FIFO", f), ("ASHA", a)):
-            rows.append([
-                f"`{objective}`, {searcher}", label, f"{s['epochs']:.0f}",
-                f"{s['wall']:.2f} s", f"{s['pruned']:.0f}", f"{s['best']:.4f}",
-                f"{s['best_lr']:.3g} (true {s['best_true']:.4f})",
-                s["spread"] if label == "FIFO" else
-                f"{s['spread']}; **{epoch_x:.1f}x fewer epochs, {wall_x:.2f}x less wall**",
-            ])
+            rows.append(
+                [
+                    f"`{objective}`, {searcher}",
+                    label,
+                    f"{s['epochs']:.0f}",
+                    f"{s['wall']:.2f} s",
+                    f"{s['pruned']:.0f}",
+                    f"{s['best']:.4f}",
+                    f"{s['best_lr']:.3g} (true {s['best_true']:.4f})",
+                    s["spread"]
+                    if label == "FIFO"
+                    else f"{s['spread']}; **{epoch_x:.1f}x fewer epochs, {wall_x:.2f}x less wall**",
+                ]
+            )
     e, w, same = verdicts[("toy.curve", "random")]
     ok = e >= EPOCH_GOAL and w >= WALL_GOAL and same
     ideal_fifo = SAMPLES * EPOCHS * STEP_S / 2
     others = max(r.others for v in runs.values() for r in v)
-    body = "\n".join([
-        f"Goal: on learning curves, ASHA runs at least {EPOCH_GOAL:g}x fewer epochs and takes "
-        f"at least {WALL_GOAL:g}x less wall time than FIFO, at an equal best value. Result on "
-        f"`toy.curve` (Random searcher, identical configurations): **{e:.1f}x fewer epochs, "
-        f"{w:.2f}x less wall time**, best value {'equal' if same else 'different'} "
-        f"({'meets' if ok else 'misses'} the goal).",
-        "",
-        c.table(["objective, searcher (seed 0)", "scheduler", "epochs run",
-                 f"wall (median of {reps})", "pruned", "best loss",
-                 "lr of the best (its noise-free final loss)", "notes"], rows),
-        "",
-        f"* {SAMPLES} trials x {EPOCHS} epochs x {STEP_S} s of sleep per epoch, 2 workers: FIFO "
-        f"sleeps {SAMPLES * EPOCHS * STEP_S:.1f} s in all (ideal wall {ideal_fifo:.1f} s on 2 "
-        f"workers). ASHA: `grace_period: 1, reduction_factor: 3, max_t: {EPOCHS}` (rungs at "
-        "1, 3, 9, 27 epochs), Optuna's `SuccessiveHalvingPruner`.",
-        "* `toy.curve` never lets ASHA drop the winner (all curves have the same shape), so it "
-        "is ASHA's best case. `crossing` (`benchmarks/curves.py`) has crossing, noisy curves: "
-        "there early stopping can drop a slow starter that would have won; its best loss "
-        "includes noise (sigma 0.01), the noise-free value is in parentheses.",
-        "* With TPE the two schedulers see different configurations (TPE also learns from "
-        "pruned trials), so their best values differ by the luck of the draw.",
-        f"* Runs disturbed by other processes were repeated; the most any reported run shared "
-        f"the machine with was {others:.2f} cores of other work.",
-        "",
-        f"Command: `{c.command_line()}`",
-        "",
-        f"Machine: {machine}. Date: {c.today()}.",
-    ])
+    body = "\n".join(
+        [
+            f"Goal: on learning curves, ASHA runs at least {EPOCH_GOAL:g}x fewer epochs and takes "
+            f"at least {WALL_GOAL:g}x less wall time than FIFO, at an equal best value. Result on "
+            f"`toy.curve` (Random searcher, identical configurations): **{e:.1f}x fewer epochs, "
+            f"{w:.2f}x less wall time**, best value {'equal' if same else 'different'} "
+            f"({'meets' if ok else 'misses'} the goal).",
+            "",
+            c.table(
+                [
+                    "objective, searcher (seed 0)",
+                    "scheduler",
+                    "epochs run",
+                    f"wall (median of {reps})",
+                    "pruned",
+                    "best loss",
+                    "lr of the best (its noise-free final loss)",
+                    "notes",
+                ],
+                rows,
+            ),
+            "",
+            f"* {SAMPLES} trials x {EPOCHS} epochs x {STEP_S} s of sleep per epoch, 2 workers: "
+            "FIFO "
+            f"sleeps {SAMPLES * EPOCHS * STEP_S:.1f} s in all (ideal wall {ideal_fifo:.1f} s on 2 "
+            f"workers). ASHA: `grace_period: 1, reduction_factor: 3, max_t: {EPOCHS}` (rungs at "
+            "1, 3, 9, 27 epochs), Optuna's `SuccessiveHalvingPruner`.",
+            "* `toy.curve` never lets ASHA drop the winner (all curves have the same shape), so it "
+            "is ASHA's best case. `crossing` (`benchmarks/curves.py`) has crossing, noisy curves: "
+            "there early stopping can drop a slow starter that would have won; its best loss "
+            "includes noise (sigma 0.01), the noise-free value is in parentheses.",
+            "* With TPE the two schedulers see different configurations (TPE also learns from "
+            "pruned trials), so their best values differ by the luck of the draw.",
+            f"* Runs disturbed by other processes were repeated; the most any reported run shared "
+            f"the machine with was {others:.2f} cores of other work.",
+            "",
+            f"Command: `{c.command_line()}`",
+            "",
+            f"Machine: {machine}. Date: {c.today()}.",
+        ]
+    )
     return body, ok
 
 

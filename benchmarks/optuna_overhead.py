@@ -75,8 +75,10 @@ print(spent / n)
 
 def _spec(tmp: Path, searcher: str, trials: int) -> Path:
     name = f"overhead-{searcher}"
-    return c.write_spec(tmp / f"{name}.yaml", SPEC.format(
-        name=name, storage=tmp / "runs", searcher=searcher, trials=trials))
+    return c.write_spec(
+        tmp / f"{name}.yaml",
+        SPEC.format(name=name, storage=tmp / "runs", searcher=searcher, trials=trials),
+    )
 
 
 def run_once(tmp: Path, searcher: str, trials: int, probe: bool = False) -> c.Timed:
@@ -85,8 +87,11 @@ def run_once(tmp: Path, searcher: str, trials: int, probe: bool = False) -> c.Ti
     name = spec.stem
     shutil.rmtree(tmp / "runs" / name, ignore_errors=True)
     out = tmp / f"{name}.probe.json"
-    argv = ([c.PY, str(PROBE), str(out), "run", str(spec)] if probe
-            else [*c.SWEEPSPEC, "run", str(spec)])
+    argv = (
+        [c.PY, str(PROBE), str(out), "run", str(spec)]
+        if probe
+        else [*c.SWEEPSPEC, "run", str(spec)]
+    )
     launch = time.time()
     r = c.run_timed(argv, tmp, env={"SWEEPSPEC_PROBE_T0": repr(launch)})
     first = (tmp / "runs" / name / "trials" / "0" / "log.txt").stat().st_mtime
@@ -108,7 +113,7 @@ def import_times(tmp: Path, reps: int) -> dict[str, float]:
     code = {
         "bare": "pass",
         "sweepspec": "import sweepspec.cli, sweepspec.commands.run_cmd, "
-                     "sweepspec.run.optuna_session, sweepspec.run.optuna_runner",
+        "sweepspec.run.optuna_session, sweepspec.run.optuna_runner",
         "optuna": "import optuna",
     }
     for _ in range(reps):
@@ -125,8 +130,9 @@ def measure(reps: int, trials: int, tmp: Path) -> dict[str, Any]:
         print(f"rep {i + 1}/{reps}", file=sys.stderr, flush=True)
         for kind, done in runs.items():
             done.append(c.undisturbed(lambda k=kind: run_once(tmp, k, trials)))
-    probes = {kind: c.undisturbed(lambda k=kind: run_once(tmp, k, trials, probe=True))
-              for kind in runs}
+    probes = {
+        kind: c.undisturbed(lambda k=kind: run_once(tmp, k, trials, probe=True)) for kind in runs
+    }
     pure = {kind: pure_sampler_ms(tmp, kind, trials) for kind in runs}
     return {"runs": runs, "probes": probes, "pure": pure, "imports": import_times(tmp, reps)}
 
@@ -140,13 +146,19 @@ PHASES = [
 
 
 def render(result: dict[str, Any], reps: int, trials: int, machine: str) -> tuple[str, bool]:
-    runs, probes, pure, imports = (result["runs"], result["probes"], result["pure"],
-                                   result["imports"])
+    runs, probes, pure, imports = (
+        result["runs"],
+        result["probes"],
+        result["pure"],
+        result["imports"],
+    )
     med = c.median
     wall = {k: med([r.wall for r in v]) for k, v in runs.items()}
     per_trial = {k: med([r.extra["per_trial_ms"] for r in v]) for k, v in runs.items()}
-    ask = {k: p.extra["probe"]["totals"].get("ask + suggest", 0.0) / trials * 1000
-           for k, p in probes.items()}
+    ask = {
+        k: p.extra["probe"]["totals"].get("ask + suggest", 0.0) / trials * 1000
+        for k, p in probes.items()
+    }
     engine = {k: per_trial[k] - ask[k] for k in runs}
     strict = {k: per_trial[k] - pure[k] for k in runs}
     startup_all = [r.extra["startup_s"] for v in runs.values() for r in v]
@@ -156,73 +168,124 @@ def render(result: dict[str, Any], reps: int, trials: int, machine: str) -> tupl
     others = max(r.others for v in runs.values() for r in v)
 
     rows = [
-        ["**launch -> first trial starts**", f"**{start_med:.3f} s**",
-         f"<= {STARTUP_GOAL_S} s", "meets" if ok_start else "misses",
-         f"median of {len(startup_all)} runs; {c.spread(startup_all, digits=3)}"],
+        [
+            "**launch -> first trial starts**",
+            f"**{start_med:.3f} s**",
+            f"<= {STARTUP_GOAL_S} s",
+            "meets" if ok_start else "misses",
+            f"median of {len(startup_all)} runs; {c.spread(startup_all, digits=3)}",
+        ],
     ]
     for k, label in (("random", "Random"), ("tpe", "TPE")):
-        rows.append([f"whole run, {trials} no-op trials, 2 workers, {label}", f"{wall[k]:.2f} s",
-                     "", "", c.spread([r.wall for r in runs[k]])])
-        rows.append([f"... per trial: (wall - start-up) / {trials}, {label}",
-                     f"{per_trial[k]:.1f} ms", "", "", "everything, sampler included"])
-        rows.append([f"... ask + suggest in the driver, {label}", f"{ask[k]:.1f} ms", "", "",
-                     f"the pure sampler on an in-memory study: {pure[k]:.2f} ms"])
-        rows.append([f"**... engine overhead excluding ask + suggest, {label}**",
-                     f"**{engine[k]:.1f} ms**", f"<= {OVERHEAD_GOAL_MS:g} ms",
-                     "meets" if engine[k] <= OVERHEAD_GOAL_MS else "misses",
-                     f"excluding only the pure sampler cost: {strict[k]:.1f} ms"])
+        rows.append(
+            [
+                f"whole run, {trials} no-op trials, 2 workers, {label}",
+                f"{wall[k]:.2f} s",
+                "",
+                "",
+                c.spread([r.wall for r in runs[k]]),
+            ]
+        )
+        rows.append(
+            [
+                f"... per trial: (wall - start-up) / {trials}, {label}",
+                f"{per_trial[k]:.1f} ms",
+                "",
+                "",
+                "everything, sampler included",
+            ]
+        )
+        rows.append(
+            [
+                f"... ask + suggest in the driver, {label}",
+                f"{ask[k]:.1f} ms",
+                "",
+                "",
+                f"the pure sampler on an in-memory study: {pure[k]:.2f} ms",
+            ]
+        )
+        rows.append(
+            [
+                f"**... engine overhead excluding ask + suggest, {label}**",
+                f"**{engine[k]:.1f} ms**",
+                f"<= {OVERHEAD_GOAL_MS:g} ms",
+                "meets" if engine[k] <= OVERHEAD_GOAL_MS else "misses",
+                f"excluding only the pure sampler cost: {strict[k]:.1f} ms",
+            ]
+        )
     phase_rows = []
     probe_marks = probes["random"].extra["probe"]["marks"]
     probe_marks["first_child"] = probe_marks["launch"] + probes["random"].extra["startup_s"]
-    for a, b, what in [*PHASES, ("first_start", "first_child", "fork, the trial process "
-                                 "sets itself up")]:
+    for a, b, what in [
+        *PHASES,
+        ("first_start", "first_child", "fork, the trial process sets itself up"),
+    ]:
         if a in probe_marks and b in probe_marks:
-            phase_rows.append([f"{a} -> {b}", f"{(probe_marks[b] - probe_marks[a]) * 1000:.0f} ms",
-                               what])
-    imp = [["`python -c pass`", f"{imports['bare'] * 1000:.0f} ms", ""],
-           ["`import sweepspec` + the run command's modules",
-            f"{(imports['sweepspec'] - imports['bare']) * 1000:.0f} ms", "pydantic, PyYAML"],
-           ["`import optuna`", f"{(imports['optuna'] - imports['bare']) * 1000:.0f} ms", ""]]
+            phase_rows.append(
+                [f"{a} -> {b}", f"{(probe_marks[b] - probe_marks[a]) * 1000:.0f} ms", what]
+            )
+    imp = [
+        ["`python -c pass`", f"{imports['bare'] * 1000:.0f} ms", ""],
+        [
+            "`import sweepspec` + the run command's modules",
+            f"{(imports['sweepspec'] - imports['bare']) * 1000:.0f} ms",
+            "pydantic, PyYAML",
+        ],
+        ["`import optuna`", f"{(imports['optuna'] - imports['bare']) * 1000:.0f} ms", ""],
+    ]
     where = []
     for k in ("random", "tpe"):
         totals = probes[k].extra["probe"]["totals"]
         counts = probes[k].extra["probe"]["counts"]
         marks = probes[k].extra["probe"]["marks"]
         loop = (marks["loop_end"] - marks["first_start"]) / trials * 1000
-        parts = ", ".join(f"{name} {v / trials * 1000:.2f} ({counts[name] / trials:.1f} calls)"
-                          for name, v in sorted(totals.items(), key=lambda kv: -kv[1])
-                          if v / trials * 1000 >= 0.05)
+        parts = ", ".join(
+            f"{name} {v / trials * 1000:.2f} ({counts[name] / trials:.1f} calls)"
+            for name, v in sorted(totals.items(), key=lambda kv: -kv[1])
+            if v / trials * 1000 >= 0.05
+        )
         where.append(f"* {k}: driver loop {loop:.1f} ms a trial; of it, in ms a trial: {parts}.")
-    body = "\n".join([
-        f"Goals: the first trial starts within {STARTUP_GOAL_S} s of launching `sweepspec run`; "
-        f"the engine costs at most {OVERHEAD_GOAL_MS:g} ms a trial, amortised, sampler time "
-        f"excluded. Result: **{start_med:.2f} s** ({'meets' if ok_start else 'misses'}) and "
-        f"**{max(engine.values()):.1f} ms** a trial ({'meets' if ok_overhead else 'misses'}).",
-        "",
-        c.table([f"measurement (whole `sweepspec run` process, median of {reps})", "value",
-                 "goal", "verdict", "notes"], rows),
-        "",
-        "Start-up, by phase (one instrumented run, Random):",
-        "",
-        c.table(["phase", "time", "what"], phase_rows),
-        "",
-        c.table(["import cost (fresh process, median)", "time", "notes"], imp),
-        "",
-        "Where the driver's time goes (exclusive time per activity, instrumented runs; "
-        "`journal read` is Optuna re-reading the journal before each storage call, `ledger` "
-        "counting logical trials):",
-        "",
-        *where,
-        "",
-        f"Spec: `sweepspec_examples.toy:quadratic` over `x`, `y` (uniform) and `optimizer` "
-        f"(choice), `num_samples: {trials}`, `backend: {{type: optuna, workers: 2}}`, default "
-        f"journal storage. Runs disturbed by other processes were repeated; the most any "
-        f"reported run shared the machine with was {others:.2f} cores of other work.",
-        "",
-        f"Command: `{c.command_line()}`",
-        "",
-        f"Machine: {machine}. Date: {c.today()}.",
-    ])
+    body = "\n".join(
+        [
+            f"Goals: the first trial starts within {STARTUP_GOAL_S} s of launching "
+            "`sweepspec run`; "
+            f"the engine costs at most {OVERHEAD_GOAL_MS:g} ms a trial, amortised, sampler time "
+            f"excluded. Result: **{start_med:.2f} s** ({'meets' if ok_start else 'misses'}) and "
+            f"**{max(engine.values()):.1f} ms** a trial ({'meets' if ok_overhead else 'misses'}).",
+            "",
+            c.table(
+                [
+                    f"measurement (whole `sweepspec run` process, median of {reps})",
+                    "value",
+                    "goal",
+                    "verdict",
+                    "notes",
+                ],
+                rows,
+            ),
+            "",
+            "Start-up, by phase (one instrumented run, Random):",
+            "",
+            c.table(["phase", "time", "what"], phase_rows),
+            "",
+            c.table(["import cost (fresh process, median)", "time", "notes"], imp),
+            "",
+            "Where the driver's time goes (exclusive time per activity, instrumented runs; "
+            "`journal read` is Optuna re-reading the journal before each storage call, `ledger` "
+            "counting logical trials):",
+            "",
+            *where,
+            "",
+            f"Spec: `sweepspec_examples.toy:quadratic` over `x`, `y` (uniform) and `optimizer` "
+            f"(choice), `num_samples: {trials}`, `backend: {{type: optuna, workers: 2}}`, default "
+            f"journal storage. Runs disturbed by other processes were repeated; the most any "
+            f"reported run shared the machine with was {others:.2f} cores of other work.",
+            "",
+            f"Command: `{c.command_line()}`",
+            "",
+            f"Machine: {machine}. Date: {c.today()}.",
+        ]
+    )
     return body, ok_start and ok_overhead
 
 

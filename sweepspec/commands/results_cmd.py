@@ -6,12 +6,17 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 from sweepspec.compile.optuna_backend import compile_optuna
 from sweepspec.load import load_spec
-from sweepspec.results import best_trials, write_results
+from sweepspec.plots import PlotParam, plot_results, plots_available
+from sweepspec.results import TrialRecord, best_trials, write_results
 from sweepspec.run.inspect import read_run
 from sweepspec.run.ledger import records_in_order
+from sweepspec.spec import Spec
+from sweepspec.tracking import tracker_for
 
 __all__ = ["main"]
 
@@ -35,6 +40,12 @@ def main(args: argparse.Namespace) -> int:
             "elapsed_s": meta.get("elapsed_s"),
         },
     )
+    plot_files = _plots(args, rundir.path, records, directions, spec)
+    tracker = tracker_for(spec, meta)
+    if tracker is not None:
+        logged = tracker.close(records)
+        if logged and not args.json:
+            print(f"MLflow: logged {logged} trial(s) to {tracker.experiment!r}", file=sys.stderr)
     if args.json:
         print(json.dumps(data, indent=2, default=str))
         return 0
@@ -64,7 +75,31 @@ def main(args: argparse.Namespace) -> int:
         )
     Console(file=sys.stdout).print(table)
     print(f"* best; files: {rundir.path}/trials.csv, best.yaml, summary.json")
+    if plot_files:
+        print(f"plots: {', '.join(str(p) for p in plot_files)}")
+    elif not args.no_plots and not plots_available():
+        print("plots: not drawn, matplotlib is missing (pip install 'sweepspec[plots]')")
     return 0
+
+
+def _plots(
+    args: argparse.Namespace,
+    run_path: Path,
+    records: Sequence[TrialRecord],
+    directions: Mapping[str, str],
+    spec: Spec,
+) -> list[Path]:
+    if args.no_plots or not plots_available():
+        return []
+    params = [
+        PlotParam(
+            p.path,
+            log=p.kind == "loguniform" or bool(getattr(p.node, "log", False)),
+            categorical=p.kind in ("choice", "grid"),
+        )
+        for p in spec.sampled_params()
+    ]
+    return plot_results(run_path / "plots", records, directions, params)
 
 
 def _fmt(value: object) -> str:

@@ -8,7 +8,7 @@ import itertools
 import json
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from sweepspec.space import SpaceModel
 from sweepspec.spec.root import Spec
@@ -32,7 +32,8 @@ SAMPLERS = {
     "nsga2": "NSGAIISampler",
     "hyperopt": "HyperoptSampler",  # ours: sweepspec.run.hyperopt_sampler
 }
-DIRECTIONS = {"max": "maximize", "min": "minimize"}
+Direction = Literal["maximize", "minimize"]
+DIRECTIONS: dict[str, Direction] = {"max": "maximize", "min": "minimize"}
 
 
 def encode_choice(value: Any) -> Any:
@@ -62,7 +63,7 @@ class OptunaPlan:
     """Everything the Optuna runner needs, as plain data plus builders."""
 
     study_name: str
-    directions: list[str]
+    directions: list[Direction]
     metric_names: list[str]
     sampler: str
     sampler_kwargs: dict[str, Any]
@@ -109,7 +110,7 @@ class OptunaPlan:
 def _grid_sampler_class() -> Any:
     import optuna
 
-    class GridSampler(optuna.samplers.GridSampler):  # type: ignore[misc]
+    class GridSampler(optuna.samplers.GridSampler):
         """Optuna's grid sampler calls ``study.stop()`` when the grid is used up, which only
         works inside ``optimize``; sweepspec counts trials itself (``total_trials`` is at most
         the grid's size), so nothing needs stopping here."""

@@ -103,7 +103,7 @@ class OptunaRunner:
         progress: Any,
         elapsed_before: float = 0.0,
         gate: Any = None,
-        results_writer: Callable[[Ledger], None] | None = None,
+        results_writer: Callable[[Ledger], object] | None = None,
     ) -> None:
         self.loaded = loaded
         self.spec = loaded.spec
@@ -639,7 +639,7 @@ def _kill_group(pid: int | None, sig: int) -> None:
 
 
 def _json_metrics(metrics: dict[str, Any]) -> dict[str, Any]:
-    out = {}
+    out: dict[str, Any] = {}
     for k, v in metrics.items():
         if isinstance(v, float) and not math.isfinite(v):
             out[k] = str(v)

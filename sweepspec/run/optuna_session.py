@@ -18,6 +18,7 @@ from sweepspec.run.gate import gate_for
 from sweepspec.run.ledger import Ledger, records_in_order
 from sweepspec.run.rundir import RunDir, changed_sections, fingerprint
 from sweepspec.spec.checks import mask_url
+from sweepspec.tracking import check_tracking, tracker_for
 
 __all__ = ["concurrency_for", "open_study", "resolve_env", "run_optuna", "write_run_results"]
 
@@ -240,6 +241,7 @@ def run_optuna(
     from sweepspec.run.optuna_runner import OptunaRunner
 
     spec = loaded.spec
+    check_tracking(spec)
     rundir, old = _prepare_rundir(loaded, fresh and not worker, warm_start and not worker)
     study_name = spec.run_name
     if spec.storage_is_url and (fresh or warm_start) and not worker:
@@ -260,6 +262,13 @@ def run_optuna(
         create_gate.close()
     func = load_objective(spec.objective.function, loaded.base_dir)
     concurrency, slots = concurrency_for(spec)
+    tracker = None if worker else tracker_for(spec, meta)  # the `run` process logs
+
+    def results_writer(ledger: Ledger) -> None:
+        write_run_results(rundir, loaded, ledger, {"concurrency": concurrency, "running": True})
+        if tracker is not None:
+            tracker.sync_in_background(records_in_order(ledger))
+
     runner = OptunaRunner(
         loaded,
         rundir,
@@ -271,9 +280,7 @@ def run_optuna(
         progress=progress,
         elapsed_before=float(meta.get("elapsed_s", 0.0)),
         gate=gate_for(url, rundir, plan.study_name),
-        results_writer=lambda ledger: write_run_results(
-            rundir, loaded, ledger, {"concurrency": concurrency, "running": True}
-        ),
+        results_writer=results_writer,
     )
     started = time.monotonic()
     try:
@@ -289,4 +296,6 @@ def run_optuna(
             ledger,
             {"elapsed_s": round(meta["elapsed_s"], 3), "concurrency": concurrency},
         )
+        if tracker is not None:
+            tracker.close(records_in_order(ledger))
     return outcome

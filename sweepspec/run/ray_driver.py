@@ -9,8 +9,10 @@ from __future__ import annotations
 import copy
 import json
 import os
+import signal
 import statistics
 import sys
+import threading
 import time
 import warnings
 from collections.abc import Iterable, Mapping
@@ -216,8 +218,11 @@ class SpecSearch(OptunaSearch):
         if result is not None and FAILED_KEY in result:
             result, error = None, True
         if result is not None and not error:
-            stopped = int(result.get("training_iteration", 0)) != seen
-            if stopped and stopped_state(self._plan, result) == "PRUNED":
+            # natural end: Ray marks the last result (one the searcher saw) done; a trial
+            # stopped at a result never showed it to the searcher, and one that the scheduler
+            # ended while paused or pending (HyperBand) is not done
+            natural = bool(result.get("done")) and int(result.get("training_iteration", 0)) == seen
+            if not natural and stopped_state(self._plan, result) == "PRUNED":
                 result = None  # OptunaSearch tells a result-less, error-less trial as PRUNED
             elif not all(is_finite_number(result.get(m)) for m in self._plan.directions):
                 result, error = None, True
@@ -424,6 +429,7 @@ class SweepCallback(Callback):
         self.durations: list[float] = []
         self.warned = False
         self.last_update = 0.0
+        self.interrupted = False
 
     def __getstate__(self) -> dict[str, Any]:  # saved in tuner.pkl: no live objects
         state = dict(self.__dict__)
@@ -543,17 +549,35 @@ class SweepCallback(Callback):
         if stopped is not None and FAILED_KEY in stopped:
             self._end(trial, "FAILED", str(stopped[FAILED_KEY]))
             return
-        if stopped is not None:
+        if stopped is not None:  # Ray stopped it at a result: a rule, max_t or the scheduler
             state = stopped_state(self.plan, stopped)
         elif (trial.last_result or {}).get("done"):
-            state = "COMPLETE"
-        else:
-            return  # cut off by the end of the sweep (time budget, target): not finished
+            state = "COMPLETE"  # the objective returned
+        else:  # the scheduler ended it while paused or pending (HyperBand)
+            state = stopped_state(self.plan, trial.last_result or {})
+        # (trials cut off by the end of the sweep, time budget or target, never get here:
+        # they stay unfinished, and a later run with a larger budget resumes them)
         self._end(trial, state, None)
 
     def on_trial_error(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
         self.stopped.pop(trial.trial_id, None)
         self._end(trial, "FAILED", _trial_error(trial))
+
+    def setup(self, **info: Any) -> None:  # type: ignore[override]
+        """Notice Ctrl-C: Ray's own SIGINT handler (installed just before this) stops the
+        experiment gracefully and returns from ``fit()`` as if it had ended."""
+        self.interrupted = False
+        if threading.current_thread() is not threading.main_thread():
+            return
+        previous = signal.getsignal(signal.SIGINT)
+        if not callable(previous):
+            return
+
+        def handler(signum: int, frame: Any) -> None:
+            self.interrupted = True
+            previous(signum, frame)
+
+        signal.signal(signal.SIGINT, handler)
 
     def on_step_end(self, iteration: int, trials: list[Any], **info: Any) -> None:
         if self.progress is None or time.monotonic() - self.last_update < 0.25:

@@ -28,8 +28,9 @@ from typing import Any
 from sweepspec.compile.ray_backend import EXPERIMENT_NAME, RayPlan, compile_ray
 from sweepspec.errors import Problem, SweepspecError
 from sweepspec.load import LoadedSpec
-from sweepspec.run.ledger import Ledger
+from sweepspec.run.ledger import Ledger, records_in_order
 from sweepspec.run.rundir import RunDir
+from sweepspec.tracking import check_tracking, tracker_for
 
 __all__ = ["read_ray_ledger", "run_ray"]
 
@@ -75,6 +76,9 @@ def _connect(spec: Any) -> bool:
     address = spec.backend.address
     try:
         if address in (None, "local"):
+            # Ray runs its workers at nice 15 by default (polite on a cluster's spare machines);
+            # here, as on the optuna backend, trials get the same priority as other work
+            os.environ.setdefault("RAY_worker_niceness", "0")
             ray.init(
                 address="local",
                 num_cpus=len(os.sched_getaffinity(0)),
@@ -226,6 +230,11 @@ def _restore(
         if ledger.finished == 0:
             aside = path.with_name(f"{path.name}.damaged-{time.strftime('%Y%m%d-%H%M%S')}")
             shutil.move(str(path), str(aside))
+            from sweepspec.run.ray_trainable import LEDGER_FILE
+
+            started = path.parent / LEDGER_FILE  # only starts of trials that start over
+            if started.exists():
+                shutil.move(str(started), str(aside / LEDGER_FILE))
             print(
                 f"the Ray experiment state was damaged ({type(exc).__name__}); no trial had "
                 f"finished, so the sweep starts over (old state kept in {aside})",
@@ -271,10 +280,9 @@ def _old_trials(old: Path, loaded: LoadedSpec) -> list[tuple[dict[str, Any], lis
         out = []
         for r in LedgerFile(old / LEDGER_FILE).ledger().records.values():
             vals = [r.metrics.get(n) for n in names]
-            if r.state == "COMPLETE" and all(isinstance(v, int | float) for v in vals):
-                out.append(
-                    ({k: encode_choice(v) for k, v in r.params.items()}, [float(v) for v in vals])
-                )  # type: ignore[arg-type]
+            numbers = [float(v) for v in vals if isinstance(v, int | float)]
+            if r.state == "COMPLETE" and len(numbers) == len(names):
+                out.append(({k: encode_choice(v) for k, v in r.params.items()}, numbers))
         return out
     if (old / "study.journal").exists():
         from sweepspec.run.warm_start import _old_trials as optuna_old
@@ -330,8 +338,10 @@ def run_ray(
         )
     _env_defaults()
     spec = loaded.spec
+    check_tracking(spec)
     rundir, old = _prepare_rundir(loaded, fresh, warm_start)
     meta = rundir.read_meta() if rundir.exists() else rundir.create(loaded, EXPERIMENT_NAME)
+    tracker = tracker_for(spec, meta)
     plan = compile_ray(spec)
     ledger_file = LedgerFile(rundir.path / LEDGER_FILE)
     elapsed_before = float(meta.get("elapsed_s", 0.0))
@@ -350,6 +360,9 @@ def run_ray(
         elif budget is not None and budget <= 0:
             reason = "time_budget"
         else:
+            from sweepspec.objective_loader import load_objective
+
+            load_objective(spec.objective.function, loaded.base_dir)  # its errors, before Ray
             owns_ray = _connect(spec)
             fits = check_resources(plan, _nodes())
             concurrency = min(fits, plan.max_concurrent or fits)
@@ -381,6 +394,8 @@ def run_ray(
             ledger,
             {"elapsed_s": round(meta["elapsed_s"], 3), "concurrency": concurrency},
         )
+        if tracker is not None:
+            tracker.close(records_in_order(ledger))
     return RunOutcome(ledger, reason, code, elapsed_before + time.monotonic() - started)
 
 
@@ -405,6 +420,8 @@ def _fit(
     holder: dict[str, Any] = {}
 
     def make_callback(stopper: Any) -> Any:
+        for _ in range(ledger.failed - getattr(stopper, "failed", 0)):
+            stopper.note_failure()  # trials.max_failed counts earlier sessions' failures too
         cb = SweepCallback(plan, ledger_file, stopper, progress, elapsed_before)
         holder["callback"], holder["stopper"] = cb, stopper
         return cb
@@ -455,6 +472,8 @@ def _fit(
     stopper = holder.get("stopper")
     callback = holder.get("callback")
     done = ledger_file.ledger()
+    if callback is not None and callback.interrupted:
+        return "interrupted", 130
     if stopper is not None and stopper.reason:
         return stopper.reason, 1 if stopper.reason.startswith("max_failed") else 0
     if done.finished >= plan.num_samples:
@@ -462,4 +481,5 @@ def _fit(
     elapsed = callback.elapsed() if callback is not None else elapsed_before
     if plan.time_budget_s is not None and elapsed >= plan.time_budget_s - 1.0:
         return "time_budget", 0
-    return "interrupted", 130
+    left = plan.num_samples - done.finished
+    return (f"incomplete: Ray ended with {left} trial(s) unfinished; run again to resume them"), 1

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import logging
 import math
 import multiprocessing
 import os
@@ -53,20 +52,15 @@ __all__ = [
     "sweepspec_trainable",
 ]
 
-log = logging.getLogger("sweepspec")
-
 LEDGER_FILE = "ledger.jsonl"
 CHECKPOINT = "checkpoint.pkl"  # as in sweepspec.run.child
 STATE_FILE = "sweepspec.json"  # beside the pickled state in a Ray checkpoint
 FINAL_ERROR = "final_error.txt"
-MAX_REJECTIONS = 1000
 STOP_GRACE_S = 1.0  # Ray waits 2 s for a stopped function before it replaces the actor
 KILL_GRACE_S = 2.0
 ITERATIONS_KEY = "sweepspec_iterations"
 FAILED_KEY = "sweepspec_failed"  # the last result of a trial that failed for good
 PBT_NEEDS_CHECKPOINTS = "pbt needs checkpoints: pass checkpoint= to trial.report"
-SHORT_TRIAL_S = 2.0
-SHORT_TRIAL_AFTER = 4
 
 
 # -- the run's ledger file --------------------------------------------------------------
@@ -350,8 +344,9 @@ class _Attempt:
         self.metrics.update(metrics)
         if self.plan.scheduler == "pbt" and not has_checkpoint:
             _final(self.tdir, PBT_NEEDS_CHECKPOINTS, self.iterations)
-        if all(is_finite_number(self.metrics[m]) for m in self.plan.directions
-               if m in self.metrics):
+        if all(
+            is_finite_number(self.metrics[m]) for m in self.plan.directions if m in self.metrics
+        ):
             self._report(dict(self.metrics), checkpoint=has_checkpoint)
         # else: a NaN/inf is never shown to Ray's scheduler or searcher (as on the Optuna
         # backend); the trial goes on, and fails if its final value is not finite

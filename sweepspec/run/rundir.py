@@ -18,6 +18,7 @@ import hashlib
 import json
 import os
 import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -115,6 +116,7 @@ class RunDir:
             "backend": loaded.spec.backend.type,
             "fingerprint": fingerprint(loaded),
             "created": time.time(),
+            "sweep_id": uuid.uuid4().hex,
             "elapsed_s": 0.0,
         }
         self.write_meta(meta)

@@ -23,8 +23,16 @@ def curve(config: dict[str, Any], trial: Any) -> dict[str, float]:
     final = (math.log10(config["lr"]) + 2.5) ** 2
     state = trial.checkpoint.load() if trial.checkpoint else {"step": 0, "owner": None}
     if "log_dir" in config:
-        _log(config, "starts", {"trial": trial.trial_id, "from_step": state["step"],
-                                "owner": state["owner"], "lr": config["lr"]})
+        _log(
+            config,
+            "starts",
+            {
+                "trial": trial.trial_id,
+                "from_step": state["step"],
+                "owner": state["owner"],
+                "lr": config["lr"],
+            },
+        )
     loss = final + 1.0 / max(state["step"], 1)
     for step in range(state["step"], epochs):
         time.sleep(float(config.get("step_seconds", 0.0)))
@@ -67,8 +75,11 @@ def barrier(config: dict[str, Any], trial: Any) -> dict[str, Any]:
             together = True
             break
         time.sleep(0.05)
-    return {"loss": float(config["x"]), "cuda": os.environ.get("CUDA_VISIBLE_DEVICES", "none"),
-            "together": int(together)}
+    return {
+        "loss": float(config["x"]),
+        "cuda": os.environ.get("CUDA_VISIBLE_DEVICES", "none"),
+        "together": int(together),
+    }
 
 
 def where(config: dict[str, Any], trial: Any) -> dict[str, Any]:
@@ -76,8 +87,11 @@ def where(config: dict[str, Any], trial: Any) -> dict[str, Any]:
     environment (Ray workers inherit it) and the pid of the Ray actor (the trial process's
     parent); sleeps so that trials overlap and spread over the nodes."""
     time.sleep(float(config.get("sleep", 1.0)))
-    return {"loss": float(config["x"]), "node": os.environ.get("SWEEPSPEC_TEST_NODE", "?"),
-            "actor_pid": os.getppid()}
+    return {
+        "loss": float(config["x"]),
+        "node": os.environ.get("SWEEPSPEC_TEST_NODE", "?"),
+        "actor_pid": os.getppid(),
+    }
 
 
 def torch_cuda(config: dict[str, Any], trial: Any) -> dict[str, float]:

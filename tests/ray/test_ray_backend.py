@@ -41,18 +41,22 @@ class Recorder:
     def update(self, ledger: Any, elapsed: float, running: int) -> None:
         self.updates += 1
 
-    def trial_done(self, trial_id: str, state: str, metrics: dict[str, Any],
-                   error: str | None) -> None:
+    def trial_done(
+        self, trial_id: str, state: str, metrics: dict[str, Any], error: str | None
+    ) -> None:
         self.done.append((trial_id, state, metrics, error))
 
 
-def write(tmp_path: Path, name: str, function: str, space: dict[str, Any],
-          **sections: Any) -> Path:
+def write(tmp_path: Path, name: str, function: str, space: dict[str, Any], **sections: Any) -> Path:
     data: dict[str, Any] = {
         "sweepspec": 1,
         "name": name,
-        "objective": {"function": function, "metric": "loss", "mode": "min",
-                      "config": {"log_dir": str(tmp_path)}},
+        "objective": {
+            "function": function,
+            "metric": "loss",
+            "mode": "min",
+            "config": {"log_dir": str(tmp_path)},
+        },
         "space": space,
         "searcher": {"type": "random", "seed": 0},
         "backend": {"type": "ray"},
@@ -93,12 +97,20 @@ def jsonl(path: Path) -> list[dict[str, Any]]:
 
 
 def _cli(tmp_path: Path, spec: Path) -> subprocess.Popen[bytes]:
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get(
-        "PYTHONPATH", "")]), RAY_AUTH_MODE="disabled")
+    env = dict(
+        os.environ,
+        PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
+        RAY_AUTH_MODE="disabled",
+    )
     with open(tmp_path / "stderr.txt", "ab") as err:
-        return subprocess.Popen([sys.executable, "-m", "sweepspec", "run", spec.name],
-                                cwd=tmp_path, env=env, stdout=subprocess.DEVNULL,
-                                stderr=err, start_new_session=True)
+        return subprocess.Popen(
+            [sys.executable, "-m", "sweepspec", "run", spec.name],
+            cwd=tmp_path,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+            start_new_session=True,
+        )
 
 
 def _descendants(pid: int) -> list[Any]:
@@ -128,9 +140,15 @@ def _kill_session(proc: subprocess.Popen[bytes]) -> list[Any]:
 
 
 def test_sigkill_then_resume_runs_each_trial_exactly_once(tmp_path: Path) -> None:
-    spec = write(tmp_path, "kill9", f"{OBJECTIVES}:curve", {"lr": {"loguniform": [1e-4, 1e-1]}},
-                 config={"epochs": 4, "step_seconds": 0.25},
-                 trials={"num_samples": 6}, resources={"max_concurrent": 2})
+    spec = write(
+        tmp_path,
+        "kill9",
+        f"{OBJECTIVES}:curve",
+        {"lr": {"loguniform": [1e-4, 1e-1]}},
+        config={"epochs": 4, "step_seconds": 0.25},
+        trials={"num_samples": 6},
+        resources={"max_concurrent": 2},
+    )
     rng = random.Random(20260501)
     finished_before: dict[str, dict[str, Any]] = {}
     for _ in range(2):
@@ -176,8 +194,14 @@ def test_sigkill_then_resume_runs_each_trial_exactly_once(tmp_path: Path) -> Non
 def local_ray() -> Any:
     import ray
 
-    ray.init(address="local", num_cpus=2, num_gpus=2, include_dashboard=False,
-             log_to_driver=False, logging_level=logging.ERROR)
+    ray.init(
+        address="local",
+        num_cpus=2,
+        num_gpus=2,
+        include_dashboard=False,
+        log_to_driver=False,
+        logging_level=logging.ERROR,
+    )
     yield ray
     ray.shutdown()
 
@@ -188,19 +212,31 @@ def run(path: Path, *overrides: str, **kwargs: Any) -> tuple[Any, Recorder]:
     return outcome, progress
 
 
-def test_asha_stops_trials_early(local_ray: Any, tmp_path: Path,
-                                 monkeypatch: pytest.MonkeyPatch) -> None:
+def test_asha_stops_trials_early(
+    local_ray: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(tmp_path)
-    spec = write(tmp_path, "asha", f"{OBJECTIVES}:curve", {"lr": {"loguniform": [1e-4, 1e-1]}},
-                 config={"epochs": 8, "step_seconds": 0.05},
-                 scheduler={"type": "asha", "max_t": 8, "grace_period": 1,
-                            "reduction_factor": 2},
-                 trials={"num_samples": 8}, resources={"max_concurrent": 2})
+    spec = write(
+        tmp_path,
+        "asha",
+        f"{OBJECTIVES}:curve",
+        {"lr": {"loguniform": [1e-4, 1e-1]}},
+        config={"epochs": 8, "step_seconds": 0.05},
+        scheduler={"type": "asha", "max_t": 8, "grace_period": 1, "reduction_factor": 2},
+        trials={"num_samples": 8},
+        resources={"max_concurrent": 2},
+    )
     outcome, progress = run(spec)
     assert outcome.reason == "done" and outcome.exit_code == 0
     table = rows(tmp_path, "asha")
-    assert list(table[0]) == ["trial_id", "state", "loss", "params.lr", "iterations",
-                              "duration_s"]  # the Optuna backend's columns
+    assert list(table[0]) == [
+        "trial_id",
+        "state",
+        "loss",
+        "params.lr",
+        "iterations",
+        "duration_s",
+    ]  # the Optuna backend's columns
     assert sorted(int(r["trial_id"]) for r in table) == list(range(8))
     pruned = [r for r in table if r["state"] == "PRUNED"]
     complete = [r for r in table if r["state"] == "COMPLETE"]
@@ -224,20 +260,37 @@ def test_asha_stops_trials_early(local_ray: Any, tmp_path: Path,
     assert again.ledger.finished == 8 and not progress.done
     with pytest.raises(SweepspecError, match="spec changed"):
         run(spec, "space.lr.loguniform=[1.0e-3,1.0e-1]")
-    warm, progress = run(spec, "space.lr.loguniform=[1.0e-3,1.0e-1]",
-                         "trials.num_samples=2", warm_start=True)
+    more, progress = run(spec, "trials.num_samples=10")  # a larger budget extends the run
+    assert more.ledger.finished == 10 and len(progress.done) == 2
+    assert sorted(int(r["trial_id"]) for r in rows(tmp_path, "asha")) == list(range(10))
+    (tmp_path / "runs" / "asha" / "tune" / "tuner.pkl").write_bytes(b"")  # ray#58179
+    with pytest.raises(SweepspecError, match=r"damaged .*EOFError.* 10 trial"):
+        run(spec, "trials.num_samples=12")
+    warm, progress = run(
+        spec, "space.lr.loguniform=[1.0e-3,1.0e-1]", "trials.num_samples=2", warm_start=True
+    )
     assert warm.ledger.finished == 2
 
 
-def test_pbt_exploits_checkpoints(local_ray: Any, tmp_path: Path,
-                                  monkeypatch: pytest.MonkeyPatch) -> None:
+def test_pbt_exploits_checkpoints(
+    local_ray: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(tmp_path)
-    spec = write(tmp_path, "pbt", f"{OBJECTIVES}:curve", {"lr": {"loguniform": [1e-4, 1e-1]}},
-                 config={"epochs": 10, "step_seconds": 0.2},
-                 scheduler={"type": "pbt", "perturbation_interval": 2,
-                            "quantile_fraction": 0.5, "resample_probability": 0.5},
-                 trials={"num_samples": 4},
-                 resources={"per_trial": {"cpu": 0.5}})
+    spec = write(
+        tmp_path,
+        "pbt",
+        f"{OBJECTIVES}:curve",
+        {"lr": {"loguniform": [1e-4, 1e-1]}},
+        config={"epochs": 10, "step_seconds": 0.2},
+        scheduler={
+            "type": "pbt",
+            "perturbation_interval": 2,
+            "quantile_fraction": 0.5,
+            "resample_probability": 0.5,
+        },
+        trials={"num_samples": 4},
+        resources={"per_trial": {"cpu": 0.5}},
+    )
     outcome, _ = run(spec)
     assert outcome.reason == "done"
     table = rows(tmp_path, "pbt")
@@ -248,19 +301,30 @@ def test_pbt_exploits_checkpoints(local_ray: Any, tmp_path: Path,
     assert all(int(r["iterations"]) == 10 for r in table)
 
 
-def test_failures_retries_timeout_nan(local_ray: Any, tmp_path: Path,
-                                      monkeypatch: pytest.MonkeyPatch) -> None:
+def test_failures_retries_timeout_nan(
+    local_ray: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(tmp_path)
     modes = ["ok", "raise", "flaky", "nan", "hang", "missing"]
-    spec = write(tmp_path, "fail", f"{OBJECTIVES}:modes", {"mode": {"choice": modes}},
-                 try_first=[{"mode": m} for m in modes],
-                 trials={"num_samples": 6, "max_retries": 1, "timeout": 4},
-                 resources={"max_concurrent": 2})
+    spec = write(
+        tmp_path,
+        "fail",
+        f"{OBJECTIVES}:modes",
+        {"mode": {"choice": modes}},
+        try_first=[{"mode": m} for m in modes],
+        trials={"num_samples": 6, "max_retries": 1, "timeout": 4},
+        resources={"max_concurrent": 2},
+    )
     outcome, progress = run(spec)
     table = {r["params.mode"]: r for r in rows(tmp_path, "fail")}
     assert {m: table[m]["state"] for m in modes} == {
-        "ok": "COMPLETE", "raise": "FAILED", "flaky": "COMPLETE", "nan": "FAILED",
-        "hang": "FAILED", "missing": "FAILED"}
+        "ok": "COMPLETE",
+        "raise": "FAILED",
+        "flaky": "COMPLETE",
+        "nan": "FAILED",
+        "hang": "FAILED",
+        "missing": "FAILED",
+    }
     errors = {r.params["mode"]: r for r in outcome.ledger.records.values()}
     assert errors["raise"].error == "ValueError: boom" and errors["raise"].attempts == 2
     assert errors["nan"].error.startswith("nan_metric: loss = nan") and errors["nan"].attempts == 1
@@ -272,23 +336,37 @@ def test_failures_retries_timeout_nan(local_ray: Any, tmp_path: Path,
     assert len([d for d in progress.done if d[1] == "FAILED"]) == 4
 
 
-def test_pbt_without_checkpoints_fails_the_trial(local_ray: Any, tmp_path: Path,
-                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+def test_pbt_without_checkpoints_fails_the_trial(
+    local_ray: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(tmp_path)
-    spec = write(tmp_path, "nockpt", f"{OBJECTIVES}:modes", {"mode": {"choice": ["nockpt"]}},
-                 scheduler={"type": "pbt"}, trials={"num_samples": 1})
+    spec = write(
+        tmp_path,
+        "nockpt",
+        f"{OBJECTIVES}:modes",
+        {"mode": {"choice": ["nockpt"]}},
+        scheduler={"type": "pbt"},
+        trials={"num_samples": 1},
+    )
     outcome, _ = run(spec)
     (record,) = outcome.ledger.records.values()
     assert record.state == "FAILED"
     assert record.error == "pbt needs checkpoints: pass checkpoint= to trial.report"
 
 
-def test_fractional_gpus_pack_trials(local_ray: Any, tmp_path: Path,
-                                     monkeypatch: pytest.MonkeyPatch) -> None:
+def test_fractional_gpus_pack_trials(
+    local_ray: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(tmp_path)
-    spec = write(tmp_path, "gpus", f"{OBJECTIVES}:barrier", {"x": {"uniform": [0.0, 1.0]}},
-                 config={"n": 4}, trials={"num_samples": 4},
-                 resources={"per_trial": {"cpu": 0.5, "gpu": 0.5}})
+    spec = write(
+        tmp_path,
+        "gpus",
+        f"{OBJECTIVES}:barrier",
+        {"x": {"uniform": [0.0, 1.0]}},
+        config={"n": 4},
+        trials={"num_samples": 4},
+        resources={"per_trial": {"cpu": 0.5, "gpu": 0.5}},
+    )
     run(spec)
     table = rows(tmp_path, "gpus")
     assert len(table) == 4 and {r["state"] for r in table} == {"COMPLETE"}
@@ -301,14 +379,19 @@ def test_fractional_gpus_pack_trials(local_ray: Any, tmp_path: Path,
 
 
 @pytest.mark.gpu
-def test_real_cuda_trials(local_ray: Any, tmp_path: Path,
-                          monkeypatch: pytest.MonkeyPatch) -> None:
+def test_real_cuda_trials(local_ray: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     torch = pytest.importorskip("torch")
     if not torch.cuda.is_available():
         pytest.skip("no CUDA GPU")
     monkeypatch.chdir(tmp_path)
-    spec = write(tmp_path, "cuda", f"{OBJECTIVES}:torch_cuda", {"x": {"uniform": [0.0, 1.0]}},
-                 trials={"num_samples": 2}, resources={"per_trial": {"cpu": 1, "gpu": 0.5}})
+    spec = write(
+        tmp_path,
+        "cuda",
+        f"{OBJECTIVES}:torch_cuda",
+        {"x": {"uniform": [0.0, 1.0]}},
+        trials={"num_samples": 2},
+        resources={"per_trial": {"cpu": 1, "gpu": 0.5}},
+    )
     import ray
 
     ray.shutdown()  # this test needs Ray to see the real GPU
@@ -316,6 +399,12 @@ def test_real_cuda_trials(local_ray: Any, tmp_path: Path,
         outcome, _ = run(spec)
     finally:
         ray.shutdown()
-        ray.init(address="local", num_cpus=2, num_gpus=2, include_dashboard=False,
-                 log_to_driver=False, logging_level=logging.ERROR)
+        ray.init(
+            address="local",
+            num_cpus=2,
+            num_gpus=2,
+            include_dashboard=False,
+            log_to_driver=False,
+            logging_level=logging.ERROR,
+        )
     assert outcome.ledger.count("COMPLETE") == 2

@@ -38,13 +38,21 @@ def _ray_start(args: list[str], node: str, log: Path) -> subprocess.Popen[bytes]
     """``ray start`` in its own process group: the GCS, raylet and workers it leaves behind
     keep that group, so the finalizer can stop this cluster without ``ray stop --force``
     (which would stop every Ray on the machine)."""
-    env = dict(os.environ, RAY_AUTH_MODE="disabled", SWEEPSPEC_TEST_NODE=node,
-               RAY_USAGE_STATS_ENABLED="0",
-               PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]))
+    env = dict(
+        os.environ,
+        RAY_AUTH_MODE="disabled",
+        SWEEPSPEC_TEST_NODE=node,
+        RAY_USAGE_STATS_ENABLED="0",
+        PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
+    )
     with open(log, "ab") as out:
-        return subprocess.Popen([RAY, "start", *args, "--num-cpus=1", "--num-gpus=0",
-                                 "--disable-usage-stats"], env=env, stdout=out,
-                                stderr=subprocess.STDOUT, start_new_session=True)
+        return subprocess.Popen(
+            [RAY, "start", *args, "--num-cpus=1", "--num-gpus=0", "--disable-usage-stats"],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
 
 
 def _processes_of(groups: list[int]) -> list[Any]:
@@ -69,8 +77,9 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     address = f"127.0.0.1:{port}"
     groups: list[int] = []
     try:
-        head = _ray_start(["--head", f"--port={port}", "--include-dashboard=false"], "head",
-                          logs / "head.log")
+        head = _ray_start(
+            ["--head", f"--port={port}", "--include-dashboard=false"], "head", logs / "head.log"
+        )
         groups.append(head.pid)
         assert head.wait(timeout=120) == 0, (logs / "head.log").read_text()
         worker = _ray_start([f"--address={address}"], "worker", logs / "worker.log")
@@ -102,16 +111,21 @@ def _forget_cluster(port: int) -> None:
         pass
 
 
-def test_trials_run_on_both_nodes(cluster: str, tmp_path: Path,
-                                  monkeypatch: pytest.MonkeyPatch) -> None:
+def test_trials_run_on_both_nodes(
+    cluster: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import ray
 
     monkeypatch.chdir(tmp_path)
     data = {
         "sweepspec": 1,
         "name": "cluster",
-        "objective": {"function": f"{OBJECTIVES}:where", "metric": "loss", "mode": "min",
-                      "config": {"sleep": 2.0}},
+        "objective": {
+            "function": f"{OBJECTIVES}:where",
+            "metric": "loss",
+            "mode": "min",
+            "config": {"sleep": 2.0},
+        },
         "space": {"x": {"uniform": [0.0, 1.0]}},
         "searcher": {"type": "random", "seed": 0},
         "trials": {"num_samples": 4},

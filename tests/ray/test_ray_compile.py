@@ -33,16 +33,33 @@ def load(**sections: Any) -> Any:
     ("scheduler", "kwargs"),
     [
         ({"type": "fifo"}, {}),
-        ({"type": "asha", "max_t": 20, "grace_period": 2, "reduction_factor": 3},
-         {"time_attr": "training_iteration", "max_t": 20, "grace_period": 2,
-          "reduction_factor": 3, "brackets": 1}),
-        ({"type": "hyperband", "max_t": 27},
-         {"time_attr": "training_iteration", "max_t": 27, "reduction_factor": 3}),
-        ({"type": "median", "grace_period": 3, "min_samples_required": 2},
-         {"time_attr": "training_iteration", "grace_period": 3.0, "min_samples_required": 2}),
-        ({"type": "pbt", "perturbation_interval": 2, "quantile_fraction": 0.5},
-         {"time_attr": "training_iteration", "perturbation_interval": 2.0,
-          "quantile_fraction": 0.5, "resample_probability": 0.25}),
+        (
+            {"type": "asha", "max_t": 20, "grace_period": 2, "reduction_factor": 3},
+            {
+                "time_attr": "training_iteration",
+                "max_t": 20,
+                "grace_period": 2,
+                "reduction_factor": 3,
+                "brackets": 1,
+            },
+        ),
+        (
+            {"type": "hyperband", "max_t": 27},
+            {"time_attr": "training_iteration", "max_t": 27, "reduction_factor": 3},
+        ),
+        (
+            {"type": "median", "grace_period": 3, "min_samples_required": 2},
+            {"time_attr": "training_iteration", "grace_period": 3.0, "min_samples_required": 2},
+        ),
+        (
+            {"type": "pbt", "perturbation_interval": 2, "quantile_fraction": 0.5},
+            {
+                "time_attr": "training_iteration",
+                "perturbation_interval": 2.0,
+                "quantile_fraction": 0.5,
+                "resample_probability": 0.25,
+            },
+        ),
     ],
 )
 def test_scheduler_table(scheduler: dict[str, Any], kwargs: dict[str, Any]) -> None:
@@ -88,8 +105,11 @@ def test_pbt_mutations_from_space() -> None:
 
 def test_pbt_keeps_mutations_inside_the_space() -> None:
     space = {"x": {"uniform": [0.0, 1.0]}, "n": {"int": [1, 4]}}
-    spec = load(space=space, scheduler={"type": "pbt", "resample_probability": 0.0},
-                constraints=["x <= 0.9"]).spec
+    spec = load(
+        space=space,
+        scheduler={"type": "pbt", "resample_probability": 0.0},
+        constraints=["x <= 0.9"],
+    ).spec
     pbt = compile_ray(spec).build_scheduler()
 
     class T:
@@ -104,43 +124,62 @@ def test_pbt_keeps_mutations_inside_the_space() -> None:
 def test_stops_resources_budget_and_describe() -> None:
     spec = load(
         objective={**BASE["objective"], "mode": "max", "metric": "acc"},
-        stop={"trial": {"training_iteration": 5, "acc": 0.9, "loss": {"<": 0.1}},
-              "sweep": {"time_budget": "10m", "target": {"acc": 0.99}}},
+        stop={
+            "trial": {"training_iteration": 5, "acc": 0.9, "loss": {"<": 0.1}},
+            "sweep": {"time_budget": "10m", "target": {"acc": 0.99}},
+        },
         trials={"num_samples": 7, "max_retries": 2, "timeout": "30s", "max_failed": 3},
         resources={"per_trial": {"cpu": 0.5, "gpu": 0.25}, "max_concurrent": 3},
         try_first=[{"lr": 1e-3}],
     ).spec
     plan = compile_ray(spec)
-    assert sorted(plan.stop_trial) == [("acc", ">=", 0.9), ("loss", "<", 0.1),
-                                       ("training_iteration", ">=", 5.0)]
+    assert sorted(plan.stop_trial) == [
+        ("acc", ">=", 0.9),
+        ("loss", "<", 0.1),
+        ("training_iteration", ">=", 5.0),
+    ]
     assert plan.time_budget_s == 600 and plan.target == {"acc": 0.99}
     assert plan.resources == {"cpu": 0.5, "gpu": 0.25}
     assert (plan.max_concurrent, plan.max_failures, plan.timeout_s) == (3, 2, 30)
     assert plan.num_samples == 7 and plan.try_first == [{"lr": 1e-3}]
     assert (plan.metric, plan.mode) == ("acc", "max")
     text = "\n".join(describe_ray(spec))
-    for part in ("OptunaSearch(define-by-run", "TPESampler", "FIFOScheduler",
-                 "time_budget_s=600", "max_concurrent_trials=3", "max_failures=2",
-                 "'gpu': 0.25", "points_to_evaluate=1 try_first"):
+    for part in (
+        "OptunaSearch(define-by-run",
+        "TPESampler",
+        "FIFOScheduler",
+        "time_budget_s=600",
+        "max_concurrent_trials=3",
+        "max_failures=2",
+        "'gpu': 0.25",
+        "points_to_evaluate=1 try_first",
+    ):
         assert part in text, text
 
 
 def test_grid_values_multiply_num_samples_and_multi_objective() -> None:
-    spec = load(space={"lr": {"loguniform": [1e-4, 1e-1]}, "bs": {"grid": [16, 32, 64]}},
-                trials={"num_samples": 2}).spec
+    spec = load(
+        space={"lr": {"loguniform": [1e-4, 1e-1]}, "bs": {"grid": [16, 32, 64]}},
+        trials={"num_samples": 2},
+    ).spec
     assert compile_ray(spec).num_samples == 6
-    multi = load(objective={"function": "sweepspec_examples.toy:multi",
-                            "metrics": {"accuracy": "max", "latency_ms": "min"}},
-                 space={"width": {"int": [8, 512]}}).spec
+    multi = load(
+        objective={
+            "function": "sweepspec_examples.toy:multi",
+            "metrics": {"accuracy": "max", "latency_ms": "min"},
+        },
+        space={"width": {"int": [8, 512]}},
+    ).spec
     plan = compile_ray(multi)
     assert plan.metric == ["accuracy", "latency_ms"] and plan.mode == ["max", "min"]
     assert plan.single_metric is None
 
 
 def test_stopper() -> None:
-    spec = load(stop={"trial": {"training_iteration": 3, "loss": 0.5},
-                      "sweep": {"target": {"loss": 0.1}}},
-                trials={"max_failed": 2}).spec
+    spec = load(
+        stop={"trial": {"training_iteration": 3, "loss": 0.5}, "sweep": {"target": {"loss": 0.1}}},
+        trials={"max_failed": 2},
+    ).spec
     stopper = compile_ray(spec).build_stopper()
     assert not stopper("t", {"training_iteration": 1, "loss": 0.9})
     assert stopper("t", {"training_iteration": 9, "sweepspec_iterations": 3, "loss": 0.9})
@@ -180,8 +219,12 @@ PARITY_SPACE = {
 
 
 def _loss(values: dict[str, Any]) -> float:
-    return (values["x"] - 0.2) ** 2 + 0.01 * values["n"] + values["group.drop"] + (
-        0.1 if values["opt"] == "sgd" else 0.0)
+    return (
+        (values["x"] - 0.2) ** 2
+        + 0.01 * values["n"]
+        + values["group.drop"]
+        + (0.1 if values["opt"] == "sgd" else 0.0)
+    )
 
 
 def _optuna_backend_configs(spec: Any, n: int) -> list[dict[str, Any]]:
@@ -201,8 +244,9 @@ def _optuna_backend_configs(spec: Any, n: int) -> list[dict[str, Any]]:
 
         def __init__(self) -> None:
             self.plan = plan
-            self.study = optuna.create_study(directions=plan.directions,
-                                             sampler=plan.build_sampler(spec.searcher.seed))
+            self.study = optuna.create_study(
+                directions=plan.directions, sampler=plan.build_sampler(spec.searcher.seed)
+            )
 
     shim = Shim()
     for entry in spec.try_first:  # as optuna_session._enqueue_try_first
@@ -229,18 +273,25 @@ def _ray_configs(spec: Any, n: int) -> list[dict[str, Any]]:
         out.append(values)
         result = {"loss": _loss(values), "training_iteration": 1}
         searcher.on_trial_result(f"t{i}", result)
-        searcher.on_trial_complete(f"t{i}", result)
+        searcher.on_trial_complete(f"t{i}", {**result, "done": True})  # as Ray ends a trial
     return out
 
 
-@pytest.mark.parametrize("searcher", [
-    {"type": "random", "seed": 3},
-    {"type": "tpe", "seed": 3, "options": {"n_startup_trials": 4}},
-])
+@pytest.mark.parametrize(
+    "searcher",
+    [
+        {"type": "random", "seed": 3},
+        {"type": "tpe", "seed": 3, "options": {"n_startup_trials": 4}},
+        {"type": "hyperopt", "seed": 3, "options": {"n_startup_jobs": 4}},
+    ],
+)
 def test_same_configs_as_the_optuna_backend(searcher: dict[str, Any]) -> None:
-    spec = load(space=PARITY_SPACE, searcher=searcher,
-                constraints=["x + group.drop <= 0.9"],  # some samples are rejected
-                try_first=[{"x": 0.5, "opt": "sgd"}]).spec
+    spec = load(
+        space=PARITY_SPACE,
+        searcher=searcher,
+        constraints=["x + group.drop <= 0.9"],  # some samples are rejected
+        try_first=[{"x": 0.5, "opt": "sgd"}],
+    ).spec
     n = 14
     expected = _optuna_backend_configs(spec, n)
     got = _ray_configs(spec, n)
@@ -256,19 +307,36 @@ def test_searcher_pickles_and_tells_pruned_trials() -> None:
 
     import optuna
 
-    spec = load(scheduler={"type": "asha", "max_t": 10, "grace_period": 1},
-                searcher={"type": "tpe", "seed": 0}).spec
+    spec = load(
+        scheduler={"type": "asha", "max_t": 10, "grace_period": 1},
+        searcher={"type": "tpe", "seed": 0},
+    ).spec
     searcher = compile_ray(spec).build_searcher()
     for i in range(3):
         searcher.suggest(f"t{i}")
     searcher.on_trial_result("t0", {"loss": 1.0, "training_iteration": 1})
-    searcher.on_trial_complete("t0", {"loss": 0.5, "training_iteration": 2})  # ASHA stop
+    searcher.on_trial_complete("t0", {"loss": 0.5, "training_iteration": 2, "done": True})
     searcher.on_trial_result("t1", {"loss": 0.4, "training_iteration": 10})
-    searcher.on_trial_complete("t1", {"loss": 0.4, "training_iteration": 10})  # ran fully
+    searcher.on_trial_complete("t1", {"loss": 0.4, "training_iteration": 10, "done": True})
     searcher.on_trial_result("t2", {"loss": math.nan, "training_iteration": 1})  # ignored
     searcher.on_trial_complete("t2", None, error=True)
     states = [t.state for t in searcher.study.get_trials(deepcopy=False)]
-    assert states == [optuna.trial.TrialState.PRUNED, optuna.trial.TrialState.COMPLETE,
-                      optuna.trial.TrialState.FAIL]
+    assert states == [
+        optuna.trial.TrialState.PRUNED,
+        optuna.trial.TrialState.COMPLETE,
+        optuna.trial.TrialState.FAIL,
+    ]
     clone = pickle.loads(pickle.dumps(searcher))  # Ray saves the searcher with plain pickle
     assert len(clone.study.get_trials(deepcopy=False)) == 3
+
+
+def test_no_secret_in_what_ray_saves() -> None:
+    import pickle
+
+    from sweepspec.run.ray_trainable import TrialContext
+
+    spec = load(tracking={"mlflow": {"tracking_uri": "http://tracking.example:5000"}}).spec
+    plan = compile_ray(spec)
+    ctx = TrialContext("m:f", "/base", plan, "/runs/c", "/cwd", ())
+    for obj in (plan.build_searcher(), ctx, plan.build_stopper()):
+        assert b"tracking.example" not in pickle.dumps(obj)

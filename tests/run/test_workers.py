@@ -47,7 +47,7 @@ from sweepspec.run.rundir import RunDir
 REPO = Path(__file__).resolve().parents[2]
 TRY_FIRST = [{"x": 0.123, "g": "a"}, {"x": 0.456, "g": "b"}]
 
-OBJECTIVE = '''
+OBJECTIVE = """
 import glob, json, os, time, uuid
 
 def _write(path, data):
@@ -75,7 +75,7 @@ def main(config, trial):
     mark["g"] = config.get("g")
     _write(os.path.join(rec, f"done-{tag}.json"), mark)
     return {"loss": (config["x"] - 0.5) ** 2}
-'''
+"""
 
 
 # -- fixtures and helpers ------------------------------------------------------------------
@@ -93,17 +93,28 @@ def pg_server() -> Iterator[str]:
         data = Path(tempfile.mkdtemp(prefix="sweepspec-pg-test-")) / "data"
         data.parent.chmod(0o755)
         port = os.environ.get("SWEEPSPEC_TEST_PG_PORT", "55439")
-        proc = subprocess.run([str(script), str(data)], capture_output=True, text=True,
-                              timeout=600, check=False,
-                              env={**os.environ, "SWEEPSPEC_PG_PORT": port})
+        proc = subprocess.run(
+            [str(script), str(data)],
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
+            env={**os.environ, "SWEEPSPEC_PG_PORT": port},
+        )
         if proc.returncode != 0 or not proc.stdout.strip():
-            pytest.skip(f"PostgreSQL could not be installed or started by scripts/postgres: "
-                        f"{(proc.stderr.strip().splitlines() or ['?'])[-1]}")
+            pytest.skip(
+                f"PostgreSQL could not be installed or started by scripts/postgres: "
+                f"{(proc.stderr.strip().splitlines() or ['?'])[-1]}"
+            )
         url, started = proc.stdout.strip().splitlines()[-1], data
     yield url
     if started is not None:
-        subprocess.run([str(REPO / "scripts" / "postgres"), "stop", str(started)],
-                       capture_output=True, timeout=120, check=False)
+        subprocess.run(
+            [str(REPO / "scripts" / "postgres"), "stop", str(started)],
+            capture_output=True,
+            timeout=120,
+            check=False,
+        )
         shutil.rmtree(started.parent, ignore_errors=True)
 
 
@@ -145,8 +156,7 @@ def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
     return out
 
 
-def _spec(tmp_path: Path, name: str, storage: str, per_point: int, *,
-          grid: bool = True) -> None:
+def _spec(tmp_path: Path, name: str, storage: str, per_point: int, *, grid: bool = True) -> None:
     (tmp_path / "rec").mkdir(exist_ok=True)
     (tmp_path / "obj.py").write_text(OBJECTIVE, encoding="utf-8")
     data: dict[str, Any] = {
@@ -179,9 +189,15 @@ def _reap() -> Iterator[None]:
 
 
 def _start(tmp_path: Path, command: str, env: dict[str, str], *args: str) -> Any:
-    p = subprocess.Popen([sys.executable, "-m", "sweepspec", command, "spec.yaml", *args],
-                         cwd=tmp_path, env=env, stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE, text=True, start_new_session=True)
+    p = subprocess.Popen(
+        [sys.executable, "-m", "sweepspec", command, "spec.yaml", *args],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     _STARTED.append(p)
     return p
 
@@ -238,8 +254,7 @@ def _sweep(tmp_path: Path, n: int, env: dict[str, str], *, machines: bool = Fals
     env = {**env, "SWEEPSPEC_TEST_DRIVERS": str(n)}
     procs = [_start(tmp_path, "run", env)]
     assert wait_until(lambda: _records(tmp_path, "start") or procs[0].poll() is not None, 60)
-    procs += [_start(_machine(tmp_path, i if machines else 0), "worker", env)
-              for i in range(1, n)]
+    procs += [_start(_machine(tmp_path, i if machines else 0), "worker", env) for i in range(1, n)]
     return _finish(procs)
 
 
@@ -264,8 +279,9 @@ def _close(storage: Any) -> None:
         engine.dispose()
 
 
-def _check_exact(tmp_path: Path, name: str, storage: str, per_point: int, *,
-                 grid: bool = True, reruns: int = 0) -> list[Any]:
+def _check_exact(
+    tmp_path: Path, name: str, storage: str, per_point: int, *, grid: bool = True, reruns: int = 0
+) -> list[Any]:
     """Assert the invariants; the study's trials."""
     study, st = _open_study(tmp_path, name, storage)
     try:
@@ -304,15 +320,17 @@ def _assert_concurrent(tmp_path: Path, drivers: int) -> None:
     done = _records(tmp_path, "done")
     by_driver = {r["ppid"] for r in done}
     assert len(by_driver) >= drivers, f"trials ran under {len(by_driver)} drivers"
-    overlap = any(a["ppid"] != b["ppid"] and a["t0"] < b["t1"] and b["t0"] < a["t1"]
-                  for a in done for b in done)
+    overlap = any(
+        a["ppid"] != b["ppid"] and a["t0"] < b["t1"] and b["t0"] < a["t1"]
+        for a in done
+        for b in done
+    )
     assert overlap, "no two trials of different processes overlapped in time"
 
 
 def _rundir(tmp_path: Path, name: str, storage: str) -> Path:
     root = tmp_path / (".sweepspec-runs" if "://" in storage else storage)
     return root / name
-
 
 
 # -- journal and SQLite ----------------------------------------------------------------------
@@ -336,7 +354,8 @@ def test_sqlite_workers_exact(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    "storage", ["journal", pytest.param("postgres", marks=pytest.mark.postgres)])
+    "storage", ["journal", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
 def test_worker_churn(tmp_path: Path, storage: str, request: pytest.FixtureRequest) -> None:
     """SIGKILL one worker mid-trial, start another: counts stay exact and the killed
     worker's trial runs again with the same params, at once (its lease is free; on
@@ -353,8 +372,11 @@ def test_worker_churn(tmp_path: Path, storage: str, request: pytest.FixtureReque
 
     def victim_busy() -> list[dict[str, Any]]:
         finished = {r["pid"] for r in _records(tmp_path, "done")}
-        return [r for r in _records(tmp_path, "start")
-                if r["ppid"] == victim.pid and r["pid"] not in finished]
+        return [
+            r
+            for r in _records(tmp_path, "start")
+            if r["ppid"] == victim.pid and r["pid"] not in finished
+        ]
 
     assert wait_until(victim_busy, 60), "the victim never started a trial"
     lost = victim_busy()[0]
@@ -396,12 +418,21 @@ def test_postgres_url_from_env(tmp_path: Path, pg_url: str) -> None:
     base, _, db = pg_url.rpartition("/")
     host = base.split("@", 1)[1]
     canary = f"canary{uuid.uuid4().hex[:8]}"
-    storage = ("postgresql://postgres:${oc.env:SWEEPSPEC_TEST_PGPASSWORD}@" + host
-               + "/${oc.env:SWEEPSPEC_TEST_PGDB}")
+    storage = (
+        "postgresql://postgres:${oc.env:SWEEPSPEC_TEST_PGPASSWORD}@"
+        + host
+        + "/${oc.env:SWEEPSPEC_TEST_PGDB}"
+    )
     _spec(tmp_path, "pgenv", storage, per_point=2)
-    missing = subprocess.run([sys.executable, "-m", "sweepspec", "worker", "spec.yaml"],
-                             cwd=tmp_path, env=_env(tmp_path), capture_output=True, text=True,
-                             timeout=60, check=False)
+    missing = subprocess.run(
+        [sys.executable, "-m", "sweepspec", "worker", "spec.yaml"],
+        cwd=tmp_path,
+        env=_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert missing.returncode == 1, missing.stderr
     assert "SWEEPSPEC_TEST_PGPASSWORD is not set" in missing.stderr
     env = _env(tmp_path, SWEEPSPEC_TEST_PGPASSWORD=canary, SWEEPSPEC_TEST_PGDB=db)
@@ -433,15 +464,24 @@ def test_postgres_other_host_trial_heartbeat(tmp_path: Path, pg_url: str) -> Non
     try:
         ghost = study.ask()
         x = ghost.suggest_float("x", 0.0, 1.0)
-        for key, value in (("logical", str(ghost.number)), ("attempt", 0),
-                           ("owner", "elsewhere.example:0123abcd"), ("heartbeat", time.time())):
+        for key, value in (
+            ("logical", str(ghost.number)),
+            ("attempt", 0),
+            ("owner", "elsewhere.example:0123abcd"),
+            ("heartbeat", time.time()),
+        ):
             ghost.set_user_attr(key, value)
     finally:
         _close(st)
     # the budget (2) is 1 done + the ghost: the driver waits for the ghost, does not steal it
     driver = _start(tmp_path, "run", env, "trials.num_samples=2")
-    assert wait_until(lambda: (_rundir(tmp_path, "ghost", pg_url) / "workers").is_dir()
-                      and any((_rundir(tmp_path, "ghost", pg_url) / "workers").iterdir()), 60)
+    assert wait_until(
+        lambda: (
+            (_rundir(tmp_path, "ghost", pg_url) / "workers").is_dir()
+            and any((_rundir(tmp_path, "ghost", pg_url) / "workers").iterdir())
+        ),
+        60,
+    )
     time.sleep(1.5)
     assert driver.poll() is None, "the driver gave up on a trial that is still alive"
     study, st = _open_study(tmp_path, "ghost", pg_url)
@@ -449,8 +489,9 @@ def test_postgres_other_host_trial_heartbeat(tmp_path: Path, pg_url: str) -> Non
         assert study.trials[ghost.number].state.name == "RUNNING"
         assert len(study.trials) == 2
         # the other machine stops stamping: after the grace period the trial is an orphan
-        study._storage.set_trial_user_attr(ghost._trial_id, "heartbeat",
-                                           time.time() - HEARTBEAT_GRACE_S - 5)
+        study._storage.set_trial_user_attr(
+            ghost._trial_id, "heartbeat", time.time() - HEARTBEAT_GRACE_S - 5
+        )
     finally:
         _close(st)
     _finish([driver], timeout=RECOVER_EVERY_S + 60)
