@@ -5,6 +5,7 @@ validate-time error, not a crash in the middle of a run."""
 
 from __future__ import annotations
 
+import dataclasses
 import random
 
 from sweepspec.errors import Problem, SweepspecError
@@ -23,7 +24,7 @@ def feasible_share(spec: Spec, samples: int = SAMPLES, seed: int = 0) -> tuple[f
 
     Raises ExprEvalError with ``.spec_path`` set (the key path of the condition, derived value
     or constraint) when an expression cannot be evaluated; ``.index`` for a constraint."""
-    model = SpaceModel.from_spec(spec)
+    model = _relevant_part(SpaceModel.from_spec(spec))
     rng = random.Random(seed)
     ok = 0
     each = [0] * len(model.constraints)
@@ -43,6 +44,27 @@ def feasible_share(spec: Spec, samples: int = SAMPLES, seed: int = 0) -> tuple[f
             good = good and holds
         ok += good
     return ok / samples, [n / samples for n in each]
+
+
+def _relevant_part(model: SpaceModel) -> SpaceModel:
+    """The model without the parameters that no constraint, condition or derived value can
+    see: their values change neither the share nor whether an expression evaluates, so
+    sampling them would only cost time (most of validate's, on a large space)."""
+    derived = dict(model.derived)
+    todo: list[str] = [n for e in (*model.constraints, *derived.values()) for n in e.names()]
+    for path, cond in model.conditions.items():
+        todo += [path, *cond.names()]  # a condition must be evaluated, on what it refers to
+    relevant: set[str] = set()
+    while todo:
+        name = todo.pop()
+        if name in relevant:
+            continue
+        relevant.add(name)
+        if name in derived:
+            todo += derived[name].names()
+        if name in model.conditions:
+            todo += model.conditions[name].names()
+    return dataclasses.replace(model, params=tuple(p for p in model.params if p.path in relevant))
 
 
 def check_feasibility(spec: Spec, source: SourceMap) -> float | None:

@@ -102,3 +102,27 @@ def test_expression_that_cannot_be_evaluated_is_located(extra: str, path: str, l
     assert problem.path == path
     assert problem.location.line == line
     assert problem.message.startswith("cannot be evaluated: ")
+
+
+def test_only_what_an_expression_can_see_is_sampled() -> None:
+    from sweepspec.feasibility import _relevant_part
+    from sweepspec.space import SpaceModel
+
+    text = """\
+sweepspec: 1
+objective: {function: train:main, metric: loss, mode: min}
+space:
+  a: {uniform: [0.0, 1.0]}
+  b: {uniform: [0.0, 1.0], when: "a > 0.5"}
+  unused: {uniform: [0.0, 1.0]}
+  group: {deep: {int: [1, 4]}}
+derived:
+  d: "b * 2"
+constraints: ["d < 1"]
+"""
+    s = load_text(text, "f.yaml", feasibility=False).spec
+    kept = [p.path for p in _relevant_part(SpaceModel.from_spec(s)).params]
+    assert sorted(kept) == ["a", "b"]
+    # b (so d) exists only when a > 0.5, then d < 1 half the time: 0.5 + 0.5 * 0.5
+    share, _ = feasible_share(s)
+    assert 0.70 < share < 0.80

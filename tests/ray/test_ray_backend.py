@@ -89,6 +89,22 @@ def ledger_events(tmp_path: Path, name: str) -> list[dict[str, Any]]:
     return out
 
 
+def mlflow_trials(tmp_path: Path, experiment: str) -> dict[str, tuple[str, str]]:
+    """trial id -> (sweepspec state, MLflow status) of the trial runs MLflow holds; each trial
+    at most once (an assertion)."""
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path}/mlflow.db")
+    exp = client.get_experiment_by_name(experiment)
+    out: dict[str, tuple[str, str]] = {}
+    for r in client.search_runs([exp.experiment_id], max_results=1000):
+        if r.data.tags.get("sweepspec.role") == "trial":
+            tid = r.data.tags["sweepspec.trial_id"]
+            assert tid not in out, f"trial {tid} logged twice"
+            out[tid] = (r.data.tags["sweepspec.state"], r.info.status)
+    return out
+
+
 def jsonl(path: Path) -> list[dict[str, Any]]:
     return [json.loads(x) for x in path.read_text().splitlines()] if path.exists() else []
 
@@ -225,10 +241,14 @@ def test_asha_stops_trials_early(
         scheduler={"type": "asha", "max_t": 8, "grace_period": 1, "reduction_factor": 2},
         trials={"num_samples": 8},
         resources={"max_concurrent": 2},
+        tracking={"mlflow": {"tracking_uri": f"sqlite:///{tmp_path}/mlflow.db"}},
     )
     outcome, progress = run(spec)
     assert outcome.reason == "done" and outcome.exit_code == 0
     table = rows(tmp_path, "asha")
+    logged = mlflow_trials(tmp_path, "asha")
+    assert {k: v[0] for k, v in logged.items()} == {r["trial_id"]: r["state"] for r in table}
+    assert all(v[1] == ("KILLED" if v[0] == "PRUNED" else "FINISHED") for v in logged.values())
     assert list(table[0]) == [
         "trial_id",
         "state",
@@ -263,6 +283,7 @@ def test_asha_stops_trials_early(
     more, progress = run(spec, "trials.num_samples=10")  # a larger budget extends the run
     assert more.ledger.finished == 10 and len(progress.done) == 2
     assert sorted(int(r["trial_id"]) for r in rows(tmp_path, "asha")) == list(range(10))
+    assert sorted(int(t) for t in mlflow_trials(tmp_path, "asha")) == list(range(10))
     (tmp_path / "runs" / "asha" / "tune" / "tuner.pkl").write_bytes(b"")  # ray#58179
     with pytest.raises(SweepspecError, match=r"damaged .*EOFError.* 10 trial"):
         run(spec, "trials.num_samples=12")
