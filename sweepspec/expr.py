@@ -484,9 +484,13 @@ def _is_number(value: object) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
+_PLAIN = frozenset({bool, int, float, str, type(None)})
+_NUMBER_TYPES = frozenset({int, float})
+
+
 def _normalize(value: object) -> object:
     """Env values as the evaluator sees them: ints, floats, tuples for sequences."""
-    if isinstance(value, bool | int | float | str) or value is None:
+    if type(value) in _PLAIN or isinstance(value, bool | int | float | str):
         return value
     if isinstance(value, numbers.Integral):
         return int(value)
@@ -566,6 +570,8 @@ _ORDER: dict[str, Callable[[Any, Any], Any]] = {
 
 
 def _compare(op: str, a: object, b: object) -> bool:
+    if type(a) in _NUMBER_TYPES and type(b) in _NUMBER_TYPES and op in _ORDER:
+        return bool(_ORDER[op](a, b))  # the common case, first
     if op == "==":
         return _equal(a, b)
     if op == "!=":
@@ -648,12 +654,16 @@ class _Evaluator:
         self._env = env
 
     def eval(self, node: _Node) -> object:
+        if isinstance(node, _Name):  # the most frequent kinds first
+            try:
+                value = self._env[node.path]
+            except KeyError:
+                raise MissingName(node.path) from None
+            return value if type(value) in _PLAIN else _normalize(value)
         if isinstance(node, _Const):
             return node.value
-        if isinstance(node, _Name):
-            if node.path not in self._env:
-                raise MissingName(node.path)
-            return _normalize(self._env[node.path])
+        if isinstance(node, _Compare):
+            return self._compare(node)
         if isinstance(node, _Seq):
             return tuple(self.eval(item) for item in node.items)
         if isinstance(node, _Unary):
@@ -662,8 +672,6 @@ class _Evaluator:
             return _arith(node.op, self.eval(node.left), self.eval(node.right))
         if isinstance(node, _BoolOp):
             return self._boolop(node)
-        if isinstance(node, _Compare):
-            return self._compare(node)
         return _call(node.func, [self.eval(a) for a in node.args])
 
     @staticmethod

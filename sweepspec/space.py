@@ -178,10 +178,19 @@ def sample_value(param: Param, rng: random.Random) -> Any:
         step = node.step or 1
         return low + step * rng.randint(0, (high - low) // step)
     if isinstance(node, ChoiceDist):
-        return copy.deepcopy(rng.choice(node.choice))
+        return _copy(rng.choice(node.choice))
     if isinstance(node, GridDist):
-        return copy.deepcopy(rng.choice(node.grid))
+        return _copy(rng.choice(node.grid))
     return copy.deepcopy(param.fixed_value)
+
+
+def _copy(value: Any) -> Any:
+    """A value of its own for the caller (lists and mappings are mutable; scalars are not)."""
+    return (
+        value
+        if isinstance(value, str | int | float | bool) or value is None
+        else copy.deepcopy(value)
+    )
 
 
 def sample_random(model: SpaceModel, rng: random.Random) -> dict[str, Any]:

@@ -695,3 +695,99 @@ def test_dumped_plain_data_reads_back_with_every_path_located(data: Any, flow: b
         assert key is not None and value is not None, path
         assert 1 <= key.line <= max(len(lines), 1)
         assert 1 <= value.line <= max(len(lines), 1)
+
+
+# -- libyaml (fast path) and PyYAML's Python parser agree ---------------------------------
+
+REPO = Path(__file__).resolve().parents[1]
+_NO_LIBYAML = not getattr(yaml, "__with_libyaml__", False)
+
+
+def _outcome(text: str, fast: bool, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """load_yaml's data and source map, or its problems, on one of the two parsers."""
+    from sweepspec import yamlsrc
+
+    with monkeypatch.context() as m:
+        if not fast:
+            m.setattr(yamlsrc, "CParser", None)
+        try:
+            data, source = load_yaml(text, F)
+        except SweepspecError as exc:
+            return ("error", [(p.message, p.path, p.location) for p in exc.problems])
+        located = {p: (source.key(p), source.value(p)) for p in source.paths()}
+        return ("ok", data, located)
+
+
+def _same(a: Any, b: Any) -> bool:  # NaN-aware equality of outcomes
+    return repr(a) == repr(b)
+
+
+@pytest.mark.skipif(_NO_LIBYAML, reason="PyYAML without libyaml")
+@pytest.mark.parametrize(
+    "path",
+    sorted((REPO / "sweeps").glob("*.yaml")) + sorted((REPO / "tests/data/invalid").glob("*.yaml")),
+    ids=lambda p: p.name,
+)
+def test_libyaml_reads_every_example_exactly_as_the_python_parser(
+    path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    text = path.read_text(encoding="utf-8")
+    assert _same(_outcome(text, True, monkeypatch), _outcome(text, False, monkeypatch))
+
+
+@pytest.mark.skipif(_NO_LIBYAML, reason="PyYAML without libyaml")
+@settings(max_examples=300, deadline=2000)
+@given(st.one_of(YAMLISH, PLAIN.map(lambda d: yaml.safe_dump(d, sort_keys=False))))
+def test_libyaml_and_the_python_parser_agree_on_any_text(text: str) -> None:
+    mp = pytest.MonkeyPatch()
+    try:
+        assert _same(_outcome(text, True, mp), _outcome(text, False, mp))
+    finally:
+        mp.undo()
+
+
+def test_the_fast_path_is_taken_for_plain_ascii(monkeypatch: pytest.MonkeyPatch) -> None:
+    from sweepspec import yamlsrc
+
+    if yamlsrc.CParser is None:
+        pytest.skip("PyYAML without libyaml")
+    calls: list[str] = []
+    real = yamlsrc._FastLoader.__init__
+
+    def spy(self: Any, text: str, file: str) -> None:
+        calls.append(file)
+        real(self, text, file)
+
+    monkeypatch.setattr(yamlsrc._FastLoader, "__init__", spy)
+    load_yaml("a: 1\nb: [x, y]\n", "plain.yaml")
+    load_yaml("a: 1\t# note\n", "tab.yaml")  # a tab: the Python parser only
+    load_yaml("a: é\n", "utf8.yaml")  # non-ASCII: columns would differ
+    assert calls == ["plain.yaml"]
+
+
+@pytest.mark.skipif(_NO_LIBYAML, reason="PyYAML without libyaml")
+def test_libyaml_and_the_python_parser_agree_on_mutated_examples() -> None:
+    """Seeded random edits of the example specs (the kind of text a user writes): the same
+    data, the same positions, the same problems, whichever parser reads it."""
+    import random
+
+    texts = [p.read_text(encoding="utf-8") for p in sorted((REPO / "sweeps").glob("*.yaml"))]
+    pieces = [*"ab01.-+eE:,[]{}#&*!|>'\"~%@`\\ \n-", "  ", "\n  ", ": ", "- "]
+    rng = random.Random(7)
+    mp = pytest.MonkeyPatch()
+    try:
+        for _ in range(400):
+            text = rng.choice(texts)
+            for _ in range(rng.randint(1, 4)):
+                i = rng.randrange(len(text) + 1)
+                op = rng.random()
+                if op < 0.4:
+                    text = text[:i] + rng.choice(pieces) + text[i:]
+                elif op < 0.7:
+                    text = text[:i] + text[i + 1 :]
+                else:
+                    j = rng.randrange(len(text) + 1)
+                    text = text[:i] + text[j : j + 5] + text[i:]
+            assert _same(_outcome(text, True, mp), _outcome(text, False, mp)), text
+    finally:
+        mp.undo()
