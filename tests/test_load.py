@@ -299,6 +299,7 @@ def test_several_bad_overrides_all_reported() -> None:
 
 def test_interpolation_is_resolved() -> None:
     text = HEAD + "  config: {steps: 500}\nspace:\n  every: ${objective.config.steps}\n"
+    text += "  lr: {uniform: [0.1, 0.2]}\n"
     loaded = load_text(text, "x.yaml")
     assert loaded.spec.space["every"] == 500
     assert loaded.resolved["space"]["every"] == 500
@@ -306,6 +307,7 @@ def test_interpolation_is_resolved() -> None:
 
 def test_interpolation_of_override() -> None:
     text = HEAD + "  config: {steps: 500}\nspace:\n  every: ${objective.config.steps}\n"
+    text += "  lr: {uniform: [0.1, 0.2]}\n"
     loaded = load_text(text, "x.yaml", ["objective.config.steps=7"])
     assert loaded.spec.space["every"] == 7
 

@@ -2,8 +2,9 @@
 the objective's module), in its own process group, killed with its parent.
 
 It talks to the driver over a pipe: ``("report", metrics, has_checkpoint)`` is answered with
-``"continue"``, ``"prune"`` or ``"stop"``; the end is ``("done", metrics)``, ``("stopped",)``
-or ``("error", kind, message, traceback)``.
+``"continue"``, ``"prune"`` or ``"stop"`` (unless ``ChildTask.answers`` is false: nothing can
+stop the trial, so it does not wait); the end is ``("done", metrics)``, ``("stopped",)`` or
+``("error", kind, message, traceback)``.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ class ChildTask:
     attempt: int
     cuda_devices: str | None
     memory_bytes: int | None
+    answers: bool = True  # False: reports are never answered (nothing can stop the trial)
 
 
 class FileCheckpoint:
@@ -77,10 +79,12 @@ class _Trial:
             _save_checkpoint(self._task.trial_dir / CHECKPOINT, checkpoint)
             self.checkpoint = FileCheckpoint(self._task.trial_dir / CHECKPOINT)
         self.last_metrics.update(clean)
-        self._conn.send(("report", clean, checkpoint is not None))
         try:
+            self._conn.send(("report", clean, checkpoint is not None))
+            if not self._task.answers:
+                return
             answer = self._conn.recv()
-        except EOFError:
+        except (EOFError, BrokenPipeError):
             os._exit(70)  # the driver is gone: nobody will record this trial
         if answer in ("prune", "stop"):
             raise TrialStopped(answer)

@@ -34,7 +34,7 @@ from sweepspec.run.journal import journal_version
 from sweepspec.run.lease import LEASE_SUFFIX, Lease, is_alive
 from sweepspec.run.ledger import Ledger, tally
 from sweepspec.run.rundir import RunDir
-from sweepspec.run.stops import TrialStopRule, decide_report
+from sweepspec.run.stops import TrialStopRule, answers_needed, decide_report
 from sweepspec.suggest import did_you_mean
 
 __all__ = ["OptunaRunner", "RunOutcome"]
@@ -117,6 +117,7 @@ class OptunaRunner:
         self.elapsed_before = elapsed_before
         self.running: dict[int, _Running] = {}
         self.stop_rule = TrialStopRule.from_spec(self.spec, plan.max_t)
+        self.answers = answers_needed(plan, self.stop_rule)
         self.ctx = multiprocessing.get_context("fork")
         self.lease = Lease.acquire(rundir.workers)
         self.owner = f"{HOST}:{self.lease.owner_id}"
@@ -341,6 +342,7 @@ class OptunaRunner:
             attempt=attempt,
             cuda_devices=self.gpu_slots[slot] if slot is not None else None,
             memory_bytes=self.spec.resources.per_trial.memory,
+            answers=self.answers,
         )
         parent, child = self.ctx.Pipe()
         with warnings.catch_warnings():
@@ -417,8 +419,9 @@ class OptunaRunner:
             self.plan, self.stop_rule, r.trial, r.iterations, now, r.metrics, metrics
         )
         r.answer = answer
-        with contextlib.suppress(BrokenPipeError, OSError):
-            r.conn.send(answer)
+        if self.answers:
+            with contextlib.suppress(BrokenPipeError, OSError):
+                r.conn.send(answer)
 
     def _note_checkpoint(self, r: _Running) -> None:
         path = self.rundir.trial_dir(r.logical) / PROGRESS_FILE

@@ -9,7 +9,7 @@ from typing import Any
 
 from sweepspec.spec.root import Spec
 
-__all__ = ["TrialStopRule", "decide_report", "progress_step"]
+__all__ = ["TrialStopRule", "answers_needed", "decide_report", "progress_step"]
 
 
 @dataclass
@@ -57,6 +57,14 @@ def progress_step(time_attr: str, iterations: int, elapsed: float, metrics: dict
         return int(elapsed)
     value = metrics.get(time_attr)
     return int(value) if isinstance(value, int | float) and math.isfinite(value) else iterations
+
+
+def answers_needed(plan: Any, rule: TrialStopRule) -> bool:
+    """Whether any report can be answered otherwise than ``continue``: a pruner that sees the
+    metric, a ``stop.trial`` threshold or a ``max_t``. If not, trials report without waiting
+    for an answer (a round trip to the driver an epoch, saved)."""
+    pruning = plan.pruner != "NopPruner" and len(plan.metric_names) == 1
+    return pruning or bool(rule.thresholds) or rule.max_t is not None
 
 
 def decide_report(

@@ -39,6 +39,13 @@ def check_spec(spec: Spec, source: SourceMap) -> list[Problem]:
     """Every cross-field problem of ``spec``."""
     report = _Report(source)
     params = spec.params()
+    if not spec.sampled_params():
+        report.add(
+            ("space",),
+            "nothing to search: the space has no distribution (uniform, loguniform, int, "
+            "choice or grid), so every trial would run the same config",
+            "empty-space",
+        )
     exprs = _check_expressions(spec, params, report)
     _check_condition_cycles(params, exprs, report)
     _check_try_first(spec, params, exprs, report)

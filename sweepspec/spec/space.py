@@ -134,9 +134,21 @@ def _check_values(values: list[Any], key: str) -> None:
     for v in values:
         if isinstance(v, float) and not math.isfinite(v):
             raise ValueError(f"{key} values must be finite (got {v})")
-        if v in seen and type(v) is type(seen[seen.index(v)]):
-            raise ValueError(f"{key} has the value {v!r} twice")
+        if v in seen:
+            other = seen[seen.index(v)]
+            if type(v) is type(other):
+                raise ValueError(f"{key} has the value {v!r} twice")
+            raise ValueError(
+                f"{key} values {_yaml_text(other)} and {_yaml_text(v)} are equal as numbers, so "
+                "a searcher cannot tell them apart; quote them to make them strings"
+            )
         seen.append(v)
+
+
+def _yaml_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return repr(value)
 
 
 class ChoiceDist(_Dist):
