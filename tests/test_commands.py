@@ -56,7 +56,7 @@ def test_results_table_json_and_plots(
     plots = finished / "runs" / "done" / "plots"
     assert main(["results", "spec.yaml", "--top", "3"]) == 0
     out = capsys.readouterr().out
-    assert "top 3 of 6 trials" in out
+    assert "top 3 of 6 trials (6 complete)" in out
     assert out.count("│ ") >= 3  # a table row per shown trial
     for name in ("history.png", "params.png"):
         blob = (plots / name).read_bytes()

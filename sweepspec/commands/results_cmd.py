@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -50,30 +51,43 @@ def main(args: argparse.Namespace) -> int:
         print(json.dumps(data, indent=2, default=str))
         return 0
     (metric, mode), *_ = directions.items()
-    done = [
-        r
-        for r in records
-        if r.state == "COMPLETE" and isinstance(r.metrics.get(metric), int | float)
-    ]
-    done.sort(key=lambda r: r.metrics[metric], reverse=mode == "max")
+
+    def ranked(state: str) -> list[TrialRecord]:
+        rows = [
+            r
+            for r in records
+            if r.state == state
+            and isinstance(r.metrics.get(metric), int | float)
+            and math.isfinite(r.metrics[metric])
+        ]
+        return sorted(rows, key=lambda r: r.metrics[metric], reverse=mode == "max")
+
+    # complete trials first (only they can be the best), then pruned ones by their last value
+    done = ranked("COMPLETE")
+    shown = (done + ranked("PRUNED"))[: args.top]
     front = {b.trial_id for b in best_trials(records, directions)}
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=f"{spec.run_name}: top {min(args.top, len(done))} of {len(records)} trials")
+    table = Table(
+        title=f"{spec.run_name}: top {len(shown)} of {len(records)} trials ({len(done)} complete)"
+    )
     table.add_column("trial")
+    table.add_column("state")
     for m in directions:
         table.add_column(f"{m} ({directions[m]})", justify="right")
     for p in paths:
         table.add_column(p, justify="right")
-    for r in done[: args.top]:
+    for r in shown:
         mark = "*" if r.trial_id in front else ""
         table.add_row(
             f"{r.trial_id}{mark}",
+            r.state.lower(),
             *(_fmt(r.metrics.get(m)) for m in directions),
             *(_fmt(r.params.get(p)) for p in paths),
         )
-    Console(file=sys.stdout).print(table)
+    # on a terminal the table fits its width; in a file or a CI log it is printed whole
+    Console(file=sys.stdout, width=None if sys.stdout.isatty() else 240).print(table)
     print(f"* best; files: {rundir.path}/trials.csv, best.yaml, summary.json")
     if plot_files:
         print(f"plots: {', '.join(str(p) for p in plot_files)}")
