@@ -43,6 +43,7 @@ log = logging.getLogger("sweepspec")
 KILL_GRACE_S = 2.0
 RESULTS_EVERY_S = 5.0
 PROGRESS_FILE = "checkpoint.json"  # beside checkpoint.pkl: the iterations it was taken at
+CHECKPOINT_RATIO = 20.0  # a checkpoint is saved when at least 20x its cost has passed since
 MAX_REJECTIONS = 1000
 HOST = socket.gethostname()
 #: RDB storages (several machines): a driver stamps ``heartbeat`` (``time.time()``) on its
@@ -343,6 +344,7 @@ class OptunaRunner:
             cuda_devices=self.gpu_slots[slot] if slot is not None else None,
             memory_bytes=self.spec.resources.per_trial.memory,
             answers=self.answers,
+            checkpoint_ratio=CHECKPOINT_RATIO,
         )
         parent, child = self.ctx.Pipe()
         with warnings.catch_warnings():

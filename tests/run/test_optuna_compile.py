@@ -125,10 +125,10 @@ def distribution(method: str, kwargs: dict[str, Any]) -> Any:
             id="choice-lists-encoded",
         ),
         pytest.param(
-            "{choice: [1, 'one', null, true, 2.5]}",
+            "{choice: [1, 'one', null, false, 2.5]}",
             "categorical",
-            {"choices": [1, "one", None, True, 2.5]},
-            [1, "one", None, True, 2.5],
+            {"choices": [1, "one", None, False, 2.5]},
+            [1, "one", None, False, 2.5],
             id="choice-mixed",
         ),
         pytest.param(
