@@ -240,7 +240,16 @@ def test_python_m_sweepspec_validate() -> None:
     assert "usage:" in usage.stderr
 
 
-HEAVY = ("ray", "optuna", "torch", "hyperopt", "gymnasium", "sweepspec_examples")
+HEAVY = (
+    "ray",
+    "optuna",
+    "torch",
+    "hyperopt",
+    "gymnasium",
+    "sweepspec_examples",
+    "mlflow",
+    "matplotlib",
+)
 
 IMPORT_PROBE = """\
 import sys
