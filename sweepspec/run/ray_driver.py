@@ -15,7 +15,7 @@ import sys
 import threading
 import time
 import warnings
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -430,10 +430,13 @@ class SweepCallback(Callback):
         self.warned = False
         self.last_update = 0.0
         self.interrupted = False
+        #: called with the ledger after each trial's end (MLflow tracking); never pickled
+        self.on_record: Callable[[Any], None] | None = None
 
     def __getstate__(self) -> dict[str, Any]:  # saved in tuner.pkl: no live objects
         state = dict(self.__dict__)
         state["progress"] = None
+        state["on_record"] = None
         return state
 
     # -- helpers --
@@ -500,6 +503,8 @@ class SweepCallback(Callback):
             self._maybe_warn_short()
         if self.progress is not None:
             self.progress.trial_done(tid, state, metrics, error)
+        if self.on_record is not None:
+            self.on_record(self.ledger)
 
     def _maybe_warn_short(self) -> None:
         if self.warned or len(self.durations) < SHORT_TRIAL_AFTER:

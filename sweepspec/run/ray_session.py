@@ -30,7 +30,7 @@ from sweepspec.errors import Problem, SweepspecError
 from sweepspec.load import LoadedSpec
 from sweepspec.run.ledger import Ledger, records_in_order
 from sweepspec.run.rundir import RunDir
-from sweepspec.tracking import check_tracking, tracker_for
+from sweepspec.tracking import MlflowSync, check_tracking, tracker_for
 
 __all__ = ["read_ray_ledger", "run_ray"]
 
@@ -376,6 +376,7 @@ def run_ray(
                 elapsed_before,
                 concurrency,
                 budget,
+                tracker,
             )
     except KeyboardInterrupt:
         reason, code = "interrupted", 130
@@ -409,6 +410,7 @@ def _fit(
     elapsed_before: float,
     concurrency: int,
     budget: float | None,
+    tracker: MlflowSync | None = None,
 ) -> tuple[str, int]:
     from ray import tune
 
@@ -423,6 +425,8 @@ def _fit(
         for _ in range(ledger.failed - getattr(stopper, "failed", 0)):
             stopper.note_failure()  # trials.max_failed counts earlier sessions' failures too
         cb = SweepCallback(plan, ledger_file, stopper, progress, elapsed_before)
+        if tracker is not None:
+            cb.on_record = lambda ledger: tracker.sync_in_background(records_in_order(ledger))
         holder["callback"], holder["stopper"] = cb, stopper
         return cb
 
