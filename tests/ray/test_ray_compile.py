@@ -340,3 +340,21 @@ def test_no_secret_in_what_ray_saves() -> None:
     ctx = TrialContext("m:f", "/base", plan, "/runs/c", "/cwd", ())
     for obj in (plan.build_searcher(), ctx, plan.build_stopper()):
         assert b"tracking.example" not in pickle.dumps(obj)
+
+
+def test_the_driver_callback_pickles_without_the_tracker(tmp_path: Any) -> None:
+    import pickle
+
+    from sweepspec.run.ray_driver import SweepCallback
+    from sweepspec.run.ray_trainable import LedgerFile
+    from sweepspec.tracking import MlflowSync
+
+    plan = compile_ray(load().spec)
+    callback = SweepCallback(
+        plan, LedgerFile(tmp_path / "ledger.jsonl"), plan.build_stopper(), None, 0.0
+    )
+    tracker = MlflowSync("http://user:hunter2@tracking.example:5000", "e", "id", "s")
+    callback.on_record = lambda ledger: tracker.sync_in_background([])
+    saved = pickle.dumps(callback)  # Ray writes it into tuner.pkl
+    assert b"hunter2" not in saved and b"tracking.example" not in saved
+    assert pickle.loads(saved).on_record is None
