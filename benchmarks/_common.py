@@ -185,6 +185,21 @@ def command_line() -> str:
     return " ".join([".venv/bin/python", str(shown), *sys.argv[1:]])
 
 
+def baseline_footer(baseline: str, machine: str) -> list[str]:
+    """The closing lines of a speed-up section: the baseline's code, the command, the machine."""
+    return [
+        "The plain sequential study (the baseline):",
+        "",
+        "```python",
+        baseline.rstrip(),
+        "```",
+        "",
+        f"Command: `{command_line()}`",
+        "",
+        f"Machine: {machine}. Date: {today()}.",
+    ]
+
+
 def write_section(title: str, body: str, doc: Path = DOC) -> None:
     """Replace the section ``## {title}`` of ``doc`` (appending it when missing)."""
     text = doc.read_text() if doc.exists() else "# Benchmarks\n"

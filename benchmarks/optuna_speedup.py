@@ -286,15 +286,7 @@ def render(
             f"* Runs disturbed by other processes were repeated; the most any reported run shared "
             f"the machine with was {others:.2f} cores of other processes' work on average.",
             "",
-            "The plain sequential study (the baseline):",
-            "",
-            "```python",
-            PLAIN.rstrip(),
-            "```",
-            "",
-            f"Command: `{c.command_line()}`",
-            "",
-            f"Machine: {machine}. Date: {c.today()}.",
+            *c.baseline_footer(PLAIN, machine),
         ]
     )
     return body, speedup

@@ -490,7 +490,7 @@ _NUMBER_TYPES = frozenset({int, float})
 
 def _normalize(value: object) -> object:
     """Env values as the evaluator sees them: ints, floats, tuples for sequences."""
-    if type(value) in _PLAIN or isinstance(value, bool | int | float | str):
+    if isinstance(value, bool | int | float | str) or value is None:
         return value
     if isinstance(value, numbers.Integral):
         return int(value)

@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from sweepspec.results import TrialRecord, best_trials
+from sweepspec.results import TrialRecord, best_trials, is_finite_number
 
 __all__ = ["PlotParam", "plot_results", "plots_available"]
 
@@ -40,9 +40,7 @@ def plots_available() -> bool:
 
 
 def _number(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return float(value) if math.isfinite(value) else None
+    return float(value) if is_finite_number(value) else None
 
 
 def plot_results(

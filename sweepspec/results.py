@@ -16,7 +16,14 @@ from typing import Any
 
 import yaml
 
-__all__ = ["STATES", "TrialRecord", "best_trials", "csv_columns", "write_results"]
+__all__ = [
+    "STATES",
+    "TrialRecord",
+    "best_trials",
+    "csv_columns",
+    "is_finite_number",
+    "write_results",
+]
 
 STATES = ("COMPLETE", "PRUNED", "FAILED", "RUNNING")
 
@@ -36,7 +43,8 @@ class TrialRecord:
     error: str | None = None
 
 
-def _finite(value: Any) -> bool:
+def is_finite_number(value: Any) -> bool:
+    """A finite int or float (not a bool): a value a metric may take."""
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
@@ -57,7 +65,7 @@ def best_trials(records: Iterable[TrialRecord], directions: Mapping[str, str]) -
     done = [
         r
         for r in records
-        if r.state == "COMPLETE" and all(_finite(r.metrics.get(m)) for m in directions)
+        if r.state == "COMPLETE" and all(is_finite_number(r.metrics.get(m)) for m in directions)
     ]
     if not done:
         return []

@@ -22,7 +22,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from sweepspec.errors import Problem, SweepspecError
-from sweepspec.results import TrialRecord
+from sweepspec.results import TrialRecord, is_finite_number
 
 __all__ = ["MlflowSync", "check_tracking", "tracker_for"]
 
@@ -61,12 +61,6 @@ def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
             out.update(_flatten(v, f"{prefix}{k}."))
         return out
     return {prefix[:-1]: value}
-
-
-def _finite_number(value: Any) -> bool:
-    import math
-
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 class MlflowSync:
@@ -250,7 +244,7 @@ class MlflowSync:
         metrics = [
             Metric(k, float(v), now, record.iterations)
             for k, v in sorted(_flatten(record.metrics).items())
-            if _finite_number(v)
+            if is_finite_number(v)
         ]
         if record.duration_s is not None:
             metrics.append(Metric("sweepspec.duration_s", float(record.duration_s), now, 0))

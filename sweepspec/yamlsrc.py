@@ -363,13 +363,17 @@ def _reader_problem(exc: ReaderError, text: str, file: str) -> Problem:
     return Problem(message, "", Location(file, line, col), "syntax")
 
 
+def _compose_with(loader_class: Any, text: str, file: str) -> Node | None:
+    loader = loader_class(text, file)
+    try:
+        return loader.compose_single()  # type: ignore[no-any-return]
+    finally:
+        loader.dispose()
+
+
 def _compose(text: str, file: str) -> Node | None:
     try:
-        loader = _Loader(text, file)
-        try:
-            return loader.compose_single()
-        finally:
-            loader.dispose()
+        return _compose_with(_Loader, text, file)
     except _Stop as stop:
         problem = stop.problem
     except MarkedYAMLError as exc:
@@ -562,18 +566,10 @@ def load_yaml(text: str | bytes, file: str) -> tuple[Any, SourceMap]:
     decoded = _decode(text, file)
     if CParser is not None and _FAST_TEXT.fullmatch(decoded) and not _SLOW_ONLY.search(decoded):
         try:
-            return _build(_compose_fast(decoded, file), file)
+            return _build(_compose_with(_FastLoader, decoded, file), file)
         except Exception:  # any problem is reported by the Python parser, in
             pass  # its own words and positions (libyaml words some errors differently)
     return _build(_compose(decoded, file), file)
-
-
-def _compose_fast(text: str, file: str) -> Node | None:
-    loader = _FastLoader(text, file)
-    try:
-        return loader.compose_single()
-    finally:
-        loader.dispose()
 
 
 def _build(root: Node | None, file: str) -> tuple[Any, SourceMap]:

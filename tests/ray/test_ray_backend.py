@@ -206,8 +206,8 @@ def test_sigkill_then_resume_runs_each_trial_exactly_once(tmp_path: Path) -> Non
 # -- in-process runs on one local Ray ---------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def local_ray() -> Any:
+def _start_local_ray() -> Any:
+    """2 CPUs and 2 *logical* GPUs: GPU packing is tested without a GPU."""
     import ray
 
     ray.init(
@@ -218,6 +218,12 @@ def local_ray() -> Any:
         log_to_driver=False,
         logging_level=logging.ERROR,
     )
+    return ray
+
+
+@pytest.fixture(scope="module")
+def local_ray() -> Any:
+    ray = _start_local_ray()
     yield ray
     ray.shutdown()
 
@@ -420,12 +426,5 @@ def test_real_cuda_trials(local_ray: Any, tmp_path: Path, monkeypatch: pytest.Mo
         outcome, _ = run(spec)
     finally:
         ray.shutdown()
-        ray.init(
-            address="local",
-            num_cpus=2,
-            num_gpus=2,
-            include_dashboard=False,
-            log_to_driver=False,
-            logging_level=logging.ERROR,
-        )
+        _start_local_ray()
     assert outcome.ledger.count("COMPLETE") == 2
