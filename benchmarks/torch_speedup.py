@@ -137,9 +137,15 @@ def trial_seconds(tmp: Path, epochs: int) -> float:
 
 
 def calibrate(tmp: Path) -> tuple[int, float]:
-    """Epochs for which one trial takes about TRIAL_S (and that trial's seconds)."""
-    one = trial_seconds(tmp, 2) / 2
-    epochs = max(1, round(TRIAL_S / one))
+    """Epochs for which one trial takes about TRIAL_S (and that trial's seconds). A trial is
+    a fixed cost (data, model) plus a cost per epoch: fitted on two lengths, then checked."""
+    short, long_ = 4, 16
+    t_short, t_long = trial_seconds(tmp, short), trial_seconds(tmp, long_)
+    per_epoch = max((t_long - t_short) / (long_ - short), 1e-4)
+    fixed = max(t_short - short * per_epoch, 0.0)
+    epochs = max(1, round((TRIAL_S - fixed) / per_epoch))
+    seconds = trial_seconds(tmp, epochs)
+    epochs = max(1, round(epochs * TRIAL_S / seconds))  # one correction for the drift
     return epochs, trial_seconds(tmp, epochs)
 
 

@@ -21,6 +21,7 @@ import threading
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from sweepspec.env import resolve_env
 from sweepspec.errors import Problem, SweepspecError
 from sweepspec.results import TrialRecord, is_finite_number
 
@@ -272,11 +273,9 @@ def tracker_for(spec: Any, meta: Mapping[str, Any]) -> MlflowSync | None:
     if cfg is None:
         return None
     check_tracking(spec)
-    from sweepspec.run.optuna_session import resolve_env
-
     sweep_id = str(meta.get("sweep_id") or f"{spec.run_name}-{meta.get('created', 0)}")
     return MlflowSync(
-        resolve_env(cfg.tracking_uri),
+        resolve_env(cfg.tracking_uri, "tracking.mlflow.tracking_uri"),
         cfg.experiment or spec.run_name,
         sweep_id,
         spec.run_name,

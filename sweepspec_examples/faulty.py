@@ -92,3 +92,24 @@ def spawns_child_and_hangs(config: dict[str, Any], trial: Any) -> dict[str, floa
     subprocess.Popen(["sleep", "3600"])
     time.sleep(3600)
     return {"loss": 0.0}
+
+
+_TRIALS_HERE = [0]
+
+
+def lifecycle(config: dict[str, Any], trial: Any) -> dict[str, float]:
+    """Appends ``{"mode", "pid", "n"}`` (``n``: trials this process has run) to the file
+    ``config["log"]``; ``mode`` = ``ok``, ``thread`` (leaves a thread running) or ``exit``
+    (``os._exit(3)``)."""
+    import json
+    import threading
+
+    _TRIALS_HERE[0] += 1
+    with open(config["log"], "a", encoding="utf-8") as fh:
+        fh.write(json.dumps({"mode": config["mode"], "pid": os.getpid(), "n": _TRIALS_HERE[0]}))
+        fh.write("\n")
+    if config["mode"] == "thread":
+        threading.Thread(target=time.sleep, args=(30,), daemon=True).start()
+    if config["mode"] == "exit":
+        os._exit(3)
+    return {"loss": float(_TRIALS_HERE[0])}

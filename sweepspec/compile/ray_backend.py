@@ -128,6 +128,7 @@ class RayPlan:
     timeout_s: float | None
     keep_checkpoints: int | None
     directions: Mapping[str, str] = field(default_factory=dict)
+    reuse_processes: bool = True
 
     @property
     def space(self) -> SpaceModel:
@@ -161,14 +162,12 @@ class RayPlan:
         return SpecSearch(self, seed=self.seed if seed is None else seed)
 
     def build_scheduler(self) -> Any:
-        from ray.tune import schedulers
+        from sweepspec.run.ray_driver import SPEC_SCHEDULERS
 
         kwargs = dict(self.scheduler_kwargs)
         if self.scheduler == "pbt":
-            from sweepspec.run.ray_driver import SpecPBT
-
-            return SpecPBT(self, **kwargs)
-        return getattr(schedulers, RAY_SCHEDULERS[self.scheduler])(**kwargs)
+            return SPEC_SCHEDULERS["pbt"](self, **kwargs)
+        return SPEC_SCHEDULERS[self.scheduler](**kwargs)
 
     def build_stopper(self) -> Any:
         from sweepspec.run.ray_driver import SpecStopper
@@ -319,6 +318,7 @@ def compile_ray(spec: Spec) -> RayPlan:
         timeout_s=spec.trials.timeout,
         keep_checkpoints=4 if scheduler == "pbt" else 2,
         directions=directions,
+        reuse_processes=getattr(spec.backend, "reuse_processes", True),
     )
 
 
@@ -368,7 +368,8 @@ def describe_ray(spec: Spec) -> list[str]:
     timeout = format_duration(plan.timeout_s) if plan.timeout_s else "none"
     lines.append(
         f"num_samples={plan.num_samples}, FailureConfig(max_failures="
-        f"{plan.max_failures}), per-trial timeout {timeout}, reuse_actors=True"
+        f"{plan.max_failures}), per-trial timeout {timeout}, reuse_actors=True, trial "
+        f"processes {'reused' if plan.reuse_processes else 'forked for each trial'}"
     )
     if plan.scheduler in ("pbt", "hyperband"):
         lines.append(

@@ -5,6 +5,11 @@ It talks to the driver over a pipe: ``("report", metrics, has_checkpoint)`` is a
 ``"continue"``, ``"prune"`` or ``"stop"`` (unless ``ChildTask.answers`` is false: nothing can
 stop the trial, so it does not wait); the end is ``("done", metrics)``, ``("stopped",)`` or
 ``("error", kind, message, traceback)``.
+
+A child started with ``ChildTask.reuse`` runs more than one trial: after a trial's end it
+sends ``("ready",)`` and waits for the next ``("task", ChildTask)`` (any other message, or the
+pipe's end, makes it exit). It exits instead when the trial left something behind that the
+next one would inherit: a thread, a child process, or a MemoryError.
 """
 
 from __future__ import annotations
@@ -17,17 +22,18 @@ import pickle
 import resource
 import signal
 import sys
+import threading
 import time
 import traceback
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
 from sweepspec.trial import TrialStopped
 
-__all__ = ["ChildTask", "FileCheckpoint", "child_main"]
+__all__ = ["ChildTask", "FileCheckpoint", "child_main", "next_task"]
 
 CHECKPOINT = "checkpoint.pkl"
 
@@ -47,6 +53,8 @@ class ChildTask:
     #: Save a checkpoint only when the time since the last save is at least this many times
     #: what that save cost (0: save every one). 20 keeps saving under ~5% of a trial's time.
     checkpoint_ratio: float = 0.0
+    #: After this trial, wait for another one (sent with :func:`next_task`) instead of exiting.
+    reuse: bool = False
 
 
 class FileCheckpoint:
@@ -154,6 +162,14 @@ def _isolate(task: ChildTask) -> None:
     _die_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the driver decides what Ctrl-C means
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    if task.cuda_devices is not None:
+        os.environ["CUDA_VISIBLE_DEVICES"] = task.cuda_devices
+    if task.memory_bytes:
+        resource.setrlimit(resource.RLIMIT_AS, (task.memory_bytes, task.memory_bytes))
+
+
+def _open_log(task: ChildTask) -> None:
+    """stdout and stderr to the trial's ``log.txt`` (appended: retries share it)."""
     task.trial_dir.mkdir(parents=True, exist_ok=True)
     log = os.open(task.trial_dir / "log.txt", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     os.dup2(log, 1)
@@ -163,10 +179,6 @@ def _isolate(task: ChildTask) -> None:
     sys.stderr = os.fdopen(2, "w", buffering=1, closefd=False)
     print(f"--- attempt {task.attempt} (pid {os.getpid()}) ---", flush=True)
     faulthandler.enable(file=sys.stderr)
-    if task.cuda_devices is not None:
-        os.environ["CUDA_VISIBLE_DEVICES"] = task.cuda_devices
-    if task.memory_bytes:
-        resource.setrlimit(resource.RLIMIT_AS, (task.memory_bytes, task.memory_bytes))
 
 
 def child_main(conn: Connection, task: ChildTask) -> None:
@@ -174,23 +186,17 @@ def child_main(conn: Connection, task: ChildTask) -> None:
     code = 0
     try:
         _isolate(task)
-        trial = _Trial(conn, task)
-        try:
-            result = task.func(task.config, trial)
-            final = dict(trial.last_metrics)
-            if isinstance(result, Mapping):
-                final.update({str(k): _plain(v) for k, v in result.items()})
-            elif result is not None and not isinstance(result, bool):
-                final["__return__"] = _plain(result)
-            conn.send(("done", final))
-        except TrialStopped:
-            conn.send(("stopped", dict(trial.last_metrics)))
-        except MemoryError:
-            conn.send(("error", "oom", "MemoryError: the trial ran out of memory", ""))
-        except BaseException as exc:  # the user's code failed in any way: report it
-            text = traceback.format_exc()
-            print(text, file=sys.stderr, flush=True)
-            conn.send(("error", type(exc).__name__, _short(exc), text))
+        func = task.func
+        current: ChildTask | None = task
+        while current is not None:
+            _open_log(current)
+            clean = _run_trial(conn, replace(current, func=func))
+            if not (current.reuse and clean and _left_nothing()):
+                break
+            sys.stdout.flush()
+            sys.stderr.flush()
+            conn.send(("ready",))
+            current = _receive_task(conn)
     except BaseException:
         code = 71
     finally:
@@ -200,6 +206,60 @@ def child_main(conn: Connection, task: ChildTask) -> None:
             conn.close()
         finally:
             os._exit(code)
+
+
+def _run_trial(conn: Connection, task: ChildTask) -> bool:
+    """Run one trial and send its end; False when the process should not run another."""
+    trial = _Trial(conn, task)
+    try:
+        result = task.func(task.config, trial)
+        final = dict(trial.last_metrics)
+        if isinstance(result, Mapping):
+            final.update({str(k): _plain(v) for k, v in result.items()})
+        elif result is not None and not isinstance(result, bool):
+            final["__return__"] = _plain(result)
+        conn.send(("done", final))
+    except TrialStopped:
+        conn.send(("stopped", dict(trial.last_metrics)))
+    except MemoryError:
+        conn.send(("error", "oom", "MemoryError: the trial ran out of memory", ""))
+        return False
+    except BaseException as exc:  # the user's code failed in any way: report it
+        text = traceback.format_exc()
+        print(text, file=sys.stderr, flush=True)
+        conn.send(("error", type(exc).__name__, _short(exc), text))
+    return True
+
+
+def _left_nothing() -> bool:
+    """No thread but this one, and no child process (a zombie is reaped): the next trial
+    starts as if from a fresh fork, except for what the objective's module keeps."""
+    if threading.active_count() > 1:
+        return False
+    try:
+        while True:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+            if pid == 0:
+                return False  # a child is still running
+    except ChildProcessError:
+        return True  # no children at all
+
+
+def _receive_task(conn: Connection) -> ChildTask | None:
+    try:
+        message = conn.recv()
+    except (EOFError, OSError):
+        return None
+    if isinstance(message, tuple) and len(message) == 2 and message[0] == "task":
+        task: ChildTask = message[1]
+        return task
+    return None
+
+
+def next_task(conn: Connection, task: ChildTask) -> None:
+    """Send ``task`` to a reused child that said ``("ready",)`` (it keeps its own function:
+    an objective loaded from a file need not pickle)."""
+    conn.send(("task", replace(task, func=None)))  # type: ignore[arg-type]
 
 
 def _short(exc: BaseException) -> str:

@@ -63,7 +63,7 @@ class PgAdvisoryGate:
     def _connect(self) -> Any:
         import psycopg2
 
-        from sweepspec.run.optuna_session import resolve_env
+        from sweepspec.env import resolve_env
         from sweepspec.spec.checks import mask_url
 
         try:

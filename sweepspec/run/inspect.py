@@ -31,7 +31,7 @@ def read_run(loaded: LoadedSpec) -> tuple[RunDir, Ledger, dict[str, Any]]:
     import optuna
 
     from sweepspec.compile.optuna_backend import compile_optuna, decode_choice
-    from sweepspec.run.optuna_session import resolve_env
+    from sweepspec.env import resolve_env
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     plan = compile_optuna(loaded.spec, study_name=meta.get("study_name"))

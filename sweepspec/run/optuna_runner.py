@@ -28,7 +28,7 @@ from typing import Any
 from sweepspec.compile.optuna_backend import OptunaPlan, decode_choice
 from sweepspec.errors import Problem, SweepspecError
 from sweepspec.load import LoadedSpec
-from sweepspec.run.child import CHECKPOINT, ChildTask, child_main
+from sweepspec.run.child import CHECKPOINT, ChildTask, child_main, next_task
 from sweepspec.run.gate import LocalGate
 from sweepspec.run.journal import journal_version
 from sweepspec.run.lease import LEASE_SUFFIX, Lease, is_alive
@@ -84,6 +84,8 @@ class _Running:
     killed: str | None = None
     kill_time: float = 0.0
     done: tuple[Any, ...] | None = None
+    ready: bool = False  # a reused process said ("ready",) after the trial's end
+    closed: bool = False  # the child's end of the pipe is closed
 
 
 class OptunaRunner:
@@ -117,6 +119,10 @@ class OptunaRunner:
         self.progress = progress
         self.elapsed_before = elapsed_before
         self.running: dict[int, _Running] = {}
+        #: trial processes waiting for their next trial (``reuse_processes``): (the devices
+        #: they see, process, pipe)
+        self.idle: list[tuple[str | None, Any, Connection]] = []
+        self.reuse = bool(getattr(self.spec.backend, "reuse_processes", False))
         self.stop_rule = TrialStopRule.from_spec(self.spec, plan.max_t)
         self.answers = answers_needed(plan, self.stop_rule)
         self.ctx = multiprocessing.get_context("fork")
@@ -163,6 +169,7 @@ class OptunaRunner:
             self._interrupt()
             raise
         finally:
+            self._discard_idle()
             self.lease.release()
         ledger = self._ledger()
         reason = self.stopping or "done"
@@ -345,13 +352,9 @@ class OptunaRunner:
             memory_bytes=self.spec.resources.per_trial.memory,
             answers=self.answers,
             checkpoint_ratio=CHECKPOINT_RATIO,
+            reuse=self.reuse,
         )
-        parent, child = self.ctx.Pipe()
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", DeprecationWarning)  # fork() with threads: ours idle
-            process = self.ctx.Process(target=child_main, args=(child, task), daemon=False)
-            process.start()
-        child.close()
+        process, parent = self._process_for(task)
         self.running[trial.number] = _Running(
             trial,
             logical,
@@ -364,6 +367,31 @@ class OptunaRunner:
             slot,
             iterations=self._resumed_iterations(task.trial_dir),
         )
+
+    def _process_for(self, task: ChildTask) -> tuple[Any, Connection]:
+        """An idle trial process that sees the same devices (sent ``task``), or a new one
+        forked from this driver."""
+        for i, (devices, process, conn) in enumerate(self.idle):
+            if devices == task.cuda_devices and process.is_alive():
+                del self.idle[i]
+                try:
+                    next_task(conn, task)
+                except OSError:  # it died meanwhile
+                    _discard(process, conn)
+                    break
+                return process, conn
+        parent, child = self.ctx.Pipe()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)  # fork() with threads: ours idle
+            process = self.ctx.Process(target=child_main, args=(child, task), daemon=False)
+            process.start()
+        child.close()
+        return process, parent
+
+    def _discard_idle(self) -> None:
+        while self.idle:
+            _, process, conn = self.idle.pop()
+            _discard(process, conn)
 
     @staticmethod
     def _resumed_iterations(trial_dir: Path) -> int:
@@ -386,19 +414,25 @@ class OptunaRunner:
     # -- watching -----------------------------------------------------------------------
 
     def _poll(self, timeout: float) -> None:
-        conns = {r.conn: r for r in self.running.values() if r.done is None}
+        # a child's pipe is watched until its trial's end (and, when reused, its "ready")
+        conns = {r.conn: r for r in self.running.values() if self._listening(r)}
         sentinels = {r.process.sentinel: r for r in self.running.values()}
         ready = wait([*conns, *sentinels], timeout=timeout)
         for obj in ready:
             if obj in conns:
                 self._receive(conns[obj])
         for r in list(self.running.values()):
-            if r.done is None and r.conn.poll():
+            if self._listening(r) and r.conn.poll():
                 self._receive(r)
-            if not r.process.is_alive():
+            if r.ready:
+                self._finish(r, keep=True)
+            elif not r.process.is_alive():
                 r.process.join()
                 self._finish(r)
         self._enforce_timeouts()
+
+    def _listening(self, r: _Running) -> bool:
+        return not r.closed and (r.done is None or (self.reuse and not r.ready))
 
     def _receive(self, r: _Running) -> None:
         try:
@@ -408,10 +442,13 @@ class OptunaRunner:
                     self._on_report(r, message[1])
                     if len(message) > 2 and message[2]:
                         self._note_checkpoint(r)
+                elif message[0] == "ready":
+                    r.ready = r.done is not None and r.killed is None
+                    return
                 else:
                     r.done = message
         except (EOFError, OSError):
-            pass
+            r.closed = True
 
     def _on_report(self, r: _Running, metrics: dict[str, Any]) -> None:
         r.iterations += 1
@@ -443,12 +480,20 @@ class OptunaRunner:
 
     # -- finishing ----------------------------------------------------------------------
 
-    def _finish(self, r: _Running) -> None:
+    def _finish(self, r: _Running, keep: bool = False) -> None:
+        """Record a trial's end; its process waits for the next trial (``keep``: it ended
+        cleanly and left nothing running) or is killed with anything the trial started."""
         import optuna
 
         del self.running[r.trial.number]
-        _kill_group(r.process.pid, signal.SIGKILL)  # anything the trial left behind
-        r.conn.close()
+        if keep:
+            devices = self.gpu_slots[r.gpu_slot] if r.gpu_slot is not None else None
+            self.idle.append((devices, r.process, r.conn))
+            while len(self.idle) > self.concurrency:  # left by other GPU slots: the oldest go
+                _, process, conn = self.idle.pop(0)
+                _discard(process, conn)
+        else:
+            _discard(r.process, r.conn)
         duration = time.monotonic() - r.started
         state, values, error, retry = self._outcome(r)
         t = r.trial
@@ -603,6 +648,7 @@ class OptunaRunner:
         """Ctrl-C: stop the trials in flight and queue them to run again next time."""
         import optuna
 
+        self._discard_idle()
         for r in list(self.running.values()):
             _kill_group(r.process.pid, signal.SIGKILL)
             r.process.join(timeout=5)
@@ -641,6 +687,14 @@ def _kill_group(pid: int | None, sig: int) -> None:
         return
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pid, sig)
+
+
+def _discard(process: Any, conn: Connection) -> None:
+    """Kill a trial process and anything it started (its process group)."""
+    _kill_group(process.pid, signal.SIGKILL)
+    process.join(timeout=5)
+    with contextlib.suppress(OSError):
+        conn.close()
 
 
 def _json_metrics(metrics: dict[str, Any]) -> dict[str, Any]:

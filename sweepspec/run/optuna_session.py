@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from sweepspec.compile.optuna_backend import OptunaPlan, compile_optuna, encode_choice
+from sweepspec.env import resolve_env
 from sweepspec.errors import Problem, SweepspecError
 from sweepspec.load import LoadedSpec
 from sweepspec.results import write_results
@@ -20,32 +21,12 @@ from sweepspec.run.rundir import RunDir, changed_sections, fingerprint
 from sweepspec.spec.checks import mask_url
 from sweepspec.tracking import check_tracking, tracker_for
 
-__all__ = ["concurrency_for", "open_study", "resolve_env", "run_optuna", "write_run_results"]
+__all__ = ["concurrency_for", "open_study", "run_optuna", "write_run_results"]
 
 log = logging.getLogger("sweepspec")
 FP_ATTR = "sweepspec:fingerprint"
 TRY_FIRST_ATTR = "sweepspec:try_first_enqueued"
 SESSIONS_ATTR = "sweepspec:sessions"  # processes that opened the study so far (run or worker)
-
-
-def resolve_env(url: str) -> str:
-    """Replace ``${oc.env:NAME}`` / ``${oc.env:NAME,default}`` at connect time only."""
-
-    def sub(m: re.Match[str]) -> str:
-        name, _, default = m.group(1).partition(",")
-        value = os.environ.get(name.strip(), default.strip() if default else None)
-        if value is None:
-            raise SweepspecError(
-                Problem(
-                    f"the environment variable {name.strip()} is not set "
-                    f"(needed by {mask_url(url)})",
-                    "storage",
-                    code="env",
-                )
-            )
-        return value
-
-    return re.sub(r"\\?\$\{\s*oc\.env:([^}]*)\}", sub, url)
 
 
 def _storage(spec: Any, rundir: RunDir) -> Any:

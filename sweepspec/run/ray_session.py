@@ -6,9 +6,13 @@ The run directory is the Optuna backend's (``spec.yaml``, ``meta.json``, ``trial
 - ``tune/``: the Ray experiment (``RunConfig(storage_path=<run dir>, name="tune")``); a re-run
   of the same spec restores it with ``Tuner.restore`` and goes on;
 - ``ledger.jsonl``: the exactly-once record of trials, appended by a driver-side Ray callback
-  before Ray snapshots its own state. A trial that Ray runs again after a restore (it ended
-  after the last snapshot) is recognised by its trial id: it is never recorded twice, and its
-  trainable returns the recorded result without running the objective again.
+  when a trial ends. Ray snapshots its experiment state after every step that added a trial
+  or saved a checkpoint (``ray_driver.SnapshotOnChange``) and otherwise every few seconds, so
+  every trial that can end is in the last snapshot (a restore never creates a trial that the
+  budget has already spent) and it names each trial's newest checkpoint.
+  A trial that Ray runs again after a restore (it ended after the last snapshot) is
+  recognised by its trial id: it is never recorded twice, its trainable returns the recorded
+  result without running the objective again, and the searcher is told that result again.
 
 Trial ids in ``trials.csv`` are the order in which trials were created (0, 1, ...), as on
 the Optuna backend; ``trials/<ray trial id>/`` holds a trial's ``log.txt`` and error files.
@@ -38,19 +42,37 @@ log = logging.getLogger("sweepspec")
 
 #: Set before Ray Tune is imported (setdefault: a user's own value wins).
 RAY_ENV = {
-    "TUNE_GLOBAL_CHECKPOINT_S": "0",  # snapshot the experiment every step: exact resume
+    # Ray's periodic experiment snapshot ("auto": at most 5% of the time); exact resume needs
+    # one after every step that added a trial or saved a checkpoint (ray_driver forces it)
+    "TUNE_GLOBAL_CHECKPOINT_S": "auto",
     "RAY_AIR_NEW_OUTPUT": "0",  # with verbose=0: no tables on the terminal
     "TUNE_DISABLE_STRICT_METRIC_CHECKING": "1",  # intermediate reports may lack the metric
     "RAY_TRAIN_ENABLE_V2_MIGRATION_WARNINGS": "0",
     "RAY_CHDIR_TO_TRIAL_DIR": "0",  # the objective runs in the launch directory
-    "TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S": "100000",
+    "TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S": "0",  # 0: never warn
     "RAY_USAGE_STATS_ENABLED": "0",
+    # Ray's own result loggers (result.json, progress.csv, TensorBoard) write every result of
+    # every trial from the driver, and the TensorBoard one imports torch (2 s) at start-up;
+    # sweepspec keeps results in ledger.jsonl and trials.csv. A user's own value wins.
+    "TUNE_DISABLE_AUTO_CALLBACK_LOGGERS": "1",
 }
 
 
 def _env_defaults() -> None:
     for key, value in RAY_ENV.items():
         os.environ.setdefault(key, value)
+
+
+def _skip_callback_telemetry() -> None:
+    """With usage stats off, skip Ray's count of the callbacks passed to a run: it imports the
+    MLflow, W&B, Comet and Aim integrations only to name their classes (1.4 s when mlflow is
+    installed) and records a tag that is never sent."""
+    if os.environ.get("RAY_USAGE_STATS_ENABLED") != "0":
+        return
+    from ray.air._internal import usage
+
+    if callable(getattr(usage, "tag_callbacks", None)):
+        usage.tag_callbacks = lambda callbacks: False
 
 
 _env_defaults()
@@ -416,6 +438,7 @@ def _fit(
 
     from sweepspec.run.ray_driver import SweepCallback
 
+    _skip_callback_telemetry()
     trainable = _trainable(loaded, plan, rundir)
     path = rundir.path / EXPERIMENT_NAME
     ledger = ledger_file.ledger()

@@ -42,7 +42,7 @@ def _old_trials(old_dir: Path, loaded: Any) -> list[Any]:
 
     meta = json.loads((old_dir / "meta.json").read_text(encoding="utf-8"))
     if loaded.spec.storage_is_url:
-        from sweepspec.run.optuna_session import resolve_env
+        from sweepspec.env import resolve_env
 
         storage: Any = optuna.storages.RDBStorage(resolve_env(loaded.spec.storage))
     else:

@@ -18,6 +18,12 @@ class OptunaBackend(SpecModel):
     workers: Annotated[int, Field(ge=1)] | Literal["auto"] = Field(
         "auto", description="Trials at once on this machine (processes); auto = what fits."
     )
+    reuse_processes: bool = Field(
+        True,
+        description="Run a worker's next trial in the same trial process (what the "
+        "objective's module keeps in globals carries over); false forks a fresh one for every "
+        "trial.",
+    )
 
 
 class RayBackend(SpecModel):
@@ -30,6 +36,11 @@ class RayBackend(SpecModel):
         "a cluster.",
     )
     dashboard: bool = Field(False, description="Start Ray's dashboard with a local Ray.")
+    reuse_processes: bool = Field(
+        True,
+        description="Run an actor's next trial in the same trial process (what the objective's "
+        "module keeps in globals carries over); false forks a fresh one for every trial.",
+    )
 
 
 def _tag(value: Any) -> str:

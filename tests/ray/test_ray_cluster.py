@@ -147,6 +147,7 @@ def test_trials_run_on_both_nodes(
     assert outcome.reason == "done", outcome
     with open(tmp_path / "runs" / "cluster" / "trials.csv", newline="") as fh:
         table = list(csv.DictReader(fh))
-    assert len(table) == 4 and {r["state"] for r in table} == {"COMPLETE"}
+    errors = [r.error for r in outcome.ledger.records.values() if r.error]
+    assert len(table) == 4 and {r["state"] for r in table} == {"COMPLETE"}, errors
     assert {r["node"] for r in table} == {"head", "worker"}, table
     assert len({r["actor_pid"] for r in table}) >= 2

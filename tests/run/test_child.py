@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
 from pathlib import Path
 
 import pytest
@@ -83,3 +86,93 @@ def test_checkpoints_are_thinned_when_saving_costs_more_than_its_share(
     assert 2 <= sum(saved) <= 4  # instead of 10
     last = max(i for i, s in enumerate(saved) if s)
     assert trial.checkpoint.load() == {"epoch": last}  # type: ignore[attr-defined]
+
+
+# -- a reused trial process (ChildTask.reuse) ----------------------------------------------
+
+_COUNT = [0]
+
+
+def _counting(config: dict[str, object], trial: object) -> dict[str, object]:
+    """Counts the trials this process ran; ``leave`` = thread | child | memory leaves that
+    behind (or raises MemoryError)."""
+    import os
+    import subprocess
+    import threading
+    import time
+
+    _COUNT[0] += 1
+    leave = config.get("leave")
+    if leave == "thread":
+        threading.Thread(target=time.sleep, args=(30,), daemon=True).start()
+    elif leave == "child":
+        subprocess.Popen(["sleep", "30"])
+    elif leave == "memory":
+        raise MemoryError
+    elif leave == "raise":
+        raise ValueError("boom")
+    return {"pid": os.getpid(), "count": _COUNT[0]}
+
+
+def _task(tmp_path: Path, i: int, **config: object) -> object:
+    from sweepspec.run.child import ChildTask
+
+    return ChildTask(
+        func=_counting,
+        config=dict(config),
+        trial_id=str(i),
+        trial_dir=tmp_path / str(i),
+        attempt=0,
+        cuda_devices=None,
+        memory_bytes=None,
+        answers=False,
+        reuse=True,
+    )
+
+
+def _start(tmp_path: Path, **config: object) -> tuple[object, object]:
+    import multiprocessing
+
+    from sweepspec.run.child import child_main
+
+    mp = multiprocessing.get_context("fork")
+    parent, child = mp.Pipe()
+    process = mp.Process(target=child_main, args=(child, _task(tmp_path, 0, **config)))
+    process.start()
+    child.close()
+    return process, parent
+
+
+def test_a_reused_process_runs_trials_one_after_another(tmp_path: Path) -> None:
+    from sweepspec.run.child import next_task
+
+    process, conn = _start(tmp_path)
+    ends = []
+    for i in range(1, 4):
+        ends.append(conn.recv())  # type: ignore[attr-defined]
+        assert conn.recv() == ("ready",)  # type: ignore[attr-defined]
+        next_task(conn, _task(tmp_path, i, leave="raise" if i == 2 else None))  # type: ignore[arg-type]
+    ends.append(conn.recv())  # type: ignore[attr-defined]
+    conn.send("exit")  # type: ignore[attr-defined]
+    process.join(5)  # type: ignore[attr-defined]
+    assert process.exitcode == 0  # type: ignore[attr-defined]
+    assert [e[0] for e in ends] == ["done", "done", "error", "done"]
+    assert ends[2][1:3] == ("ValueError", "ValueError: boom")  # a raise does not end the process
+    done = [e[1] for e in ends if e[0] == "done"]
+    assert len({d["pid"] for d in done}) == 1 and [d["count"] for d in done] == [1, 2, 4]
+    # each trial logs to its own directory
+    for i in range(4):
+        assert "--- attempt 0" in (tmp_path / str(i) / "log.txt").read_text()
+
+
+@pytest.mark.parametrize("leave", ["thread", "child", "memory"])
+def test_a_process_that_a_trial_left_dirty_is_not_reused(tmp_path: Path, leave: str) -> None:
+    process, conn = _start(tmp_path, leave=leave)
+    end = conn.recv()  # type: ignore[attr-defined]
+    assert end[0] == ("error" if leave == "memory" else "done")
+    with pytest.raises(EOFError):  # no ("ready",): the process exits instead
+        conn.recv()  # type: ignore[attr-defined]
+    process.join(5)  # type: ignore[attr-defined]
+    assert process.exitcode == 0  # type: ignore[attr-defined]
+    with contextlib.suppress(ProcessLookupError):  # what the trial left (as the runner does)
+        os.killpg(process.pid, signal.SIGKILL)  # type: ignore[attr-defined]

@@ -48,6 +48,48 @@ def logical_attempts(tmp_path: Path, name: str) -> dict[str, list[Any]]:
     return attempts(load_study(tmp_path, name))
 
 
+# -- trial processes ------------------------------------------------------------------------
+
+
+def _lifecycle(tmp_path: Path, name: str, modes: list[str], **backend: Any) -> list[Any]:
+    import json
+
+    log = tmp_path / f"{name}.jsonl"
+    write_spec(
+        tmp_path,
+        spec(
+            name,
+            objective={"function": FAULTY + "lifecycle", "config": {"log": str(log)}},
+            space={"mode": {"choice": ["ok", "thread", "exit"]}, "i": {"int": [0, 99]}},
+            try_first=[{"mode": m, "i": i} for i, m in enumerate(modes)],  # distinct configs
+            trials={"num_samples": len(modes), "max_retries": 0},
+            resources={"max_concurrent": 1},
+            backend={"type": "optuna", **backend},
+        ),
+    )
+    run_ok(tmp_path)
+    rows = sorted(read_csv(tmp_path, name), key=lambda r: int(r["trial_id"]))
+    assert [r["state"] for r in rows] == ["FAILED" if m == "exit" else "COMPLETE" for m in modes]
+    entries = [json.loads(x) for x in log.read_text().splitlines()]
+    assert [e["mode"] for e in entries] == modes
+    return entries
+
+
+def test_a_trial_process_runs_trials_until_one_leaves_it_dirty(tmp_path: Path) -> None:
+    entries = _lifecycle(tmp_path, "reuse", ["ok", "ok", "thread", "ok", "exit", "ok"])
+    assert [e["n"] for e in entries] == [1, 2, 3, 1, 2, 1]
+    pids = [e["pid"] for e in entries]
+    assert pids[0] == pids[1] == pids[2] != pids[3] == pids[4] != pids[5]
+    failed = read_summary(tmp_path, "reuse")["failed"]
+    assert [f["error"] for f in failed] == ["the trial process exited with code 3 before returning"]
+    assert_no_leftovers(tmp_path)  # the idle process is gone with the run
+
+
+def test_reuse_processes_false_forks_a_process_for_every_trial(tmp_path: Path) -> None:
+    entries = _lifecycle(tmp_path, "fresh", ["ok", "ok", "ok"], reuse_processes=False)
+    assert [e["n"] for e in entries] == [1, 1, 1] and len({e["pid"] for e in entries}) == 3
+
+
 # -- objectives that fail -------------------------------------------------------------------
 
 

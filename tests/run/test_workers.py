@@ -267,7 +267,8 @@ def _open_study(tmp_path: Path, name: str, storage: str) -> tuple[Any, Any]:
         journal = tmp_path / storage / name / "study.journal"
         st: Any = JournalStorage(JournalFileBackend(str(journal)))
     else:
-        from sweepspec.run.optuna_session import resolve_env, sqlalchemy_url
+        from sweepspec.env import resolve_env
+        from sweepspec.run.optuna_session import sqlalchemy_url
 
         st = optuna.storages.RDBStorage(sqlalchemy_url(resolve_env(storage)))
     return optuna.load_study(study_name=name, storage=st), st
