@@ -6,7 +6,8 @@
 directory each time):
 
 * ``sweepspec run`` with ``workers: auto`` (one trial per core): the driver imports the
-  objective's module (and torch) once, and each trial is forked from it;
+  objective's module (and torch) once, and forks its trial processes from it; each trial
+  process runs trial after trial (``backend.reuse_processes``);
 * the plain sequential Optuna study (:data:`PLAIN`, in-memory storage);
 * for reference, 2 independent worker processes on a journal (:data:`WORKER`), each a fresh
   ``python`` that imports torch itself (what running two scripts by hand gives).
@@ -227,7 +228,7 @@ def render(
             "importing `torch._dynamo`)",
         ),
         row(
-            f"**`sweepspec run`** ({n} workers, trials forked from the driver)",
+            f"**`sweepspec run`** ({n} workers, trial processes forked from the driver, reused)",
             "sweepspec",
             f"ideal {TRIALS * trial_s / n:.2f} s + start-up; a trial took {ours_trial:.3f} s "
             "(median)",
@@ -265,10 +266,12 @@ def render(
             f"T = {trial_s:.3f} s a trial and F = {fixed:.2f} s of imports that no variant can "
             "spread over the cores (interpreter, optuna, torch, `torch._dynamo`).",
             "* sweepspec saves each epoch's checkpoint (a pickle of the model and optimizer "
-            "state, about 3 ms an epoch here) in the trial directory, and runs each trial in a "
-            "process forked from the driver (isolation: timeouts, crashes, memory); a forked "
-            "trial ran 0.1-0.3 s slower than the same training in a warm process here. The plain "
-            "study and the independent workers keep nothing and train in one warm process each.",
+            "state, about 3 ms an epoch here; at most one save per 20 times its cost) in the "
+            "trial directory, and runs trials in processes forked from the driver (isolation: "
+            "timeouts, crashes, memory), each reused for the next trial. The plain study and the "
+            "independent workers keep nothing and train in one warm process each.",
+            "* On 2 vCPUs two trainings at once run slower than one alone (shared caches, memory "
+            "bandwidth, the driver's own work): compare the trial times in the table.",
             f"* Runs disturbed by other processes were repeated; the most any reported run shared "
             f"the machine with was {others:.2f} cores of other work.",
             "",

@@ -9,7 +9,8 @@ stop the trial, so it does not wait); the end is ``("done", metrics)``, ``("stop
 A child started with ``ChildTask.reuse`` runs more than one trial: after a trial's end it
 sends ``("ready",)`` and waits for the next ``("task", ChildTask)`` (any other message, or the
 pipe's end, makes it exit). It exits instead when the trial left something behind that the
-next one would inherit: a thread, a child process, or a MemoryError.
+next one would inherit: a thread, a child process, a MemoryError, or (under a memory limit)
+an address space grown past half of the limit.
 """
 
 from __future__ import annotations
@@ -191,7 +192,7 @@ def child_main(conn: Connection, task: ChildTask) -> None:
         while current is not None:
             _open_log(current)
             clean = _run_trial(conn, replace(current, func=func))
-            if not (current.reuse and clean and _left_nothing()):
+            if not (current.reuse and clean and _left_nothing() and _room_left(current)):
                 break
             sys.stdout.flush()
             sys.stderr.flush()
@@ -243,6 +244,19 @@ def _left_nothing() -> bool:
                 return False  # a child is still running
     except ChildProcessError:
         return True  # no children at all
+
+
+def _room_left(task: ChildTask) -> bool:
+    """Under a memory limit (``RLIMIT_AS``), a process whose address space has grown past half
+    of it is not reused: the next trial might fail where a fresh process would not."""
+    if not task.memory_bytes:
+        return True
+    try:
+        with open("/proc/self/statm", encoding="ascii") as fh:
+            pages = int(fh.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return False
+    return pages * resource.getpagesize() <= task.memory_bytes // 2
 
 
 def _receive_task(conn: Connection) -> ChildTask | None:

@@ -488,24 +488,33 @@ class _Attempt:
         child that is still running end cleanly (TrialStopped), then kill its group."""
         if self.process is None:
             return
-        if self.finished and self.plan.reuse_processes and self._ready():
-            _IDLE["child"] = (self.key, self.process, self.conn)
-            return
-        if not self.finished:
+        if not self.finished:  # Ray stopped the trial: it ends at its next report
             with contextlib.suppress(BrokenPipeError, OSError):
                 self.conn.send("stop")
+        if self._ready() and self.plan.reuse_processes:
+            _IDLE["child"] = (self.key, self.process, self.conn)
+            return
         # wakes up as soon as the child exits (a child that sent its last message is exiting
         # already; a polling sleep here cost ~20 ms a trial)
         self.process.join(timeout=STOP_GRACE_S)
         _discard(self.process, self.conn)
 
     def _ready(self) -> bool:
-        """The child said ``("ready",)`` after its trial's end (it exits instead when the
-        trial left a thread or a process behind)."""
+        """Wait (at most STOP_GRACE_S) for the trial's last message, if it is still to come,
+        then for ``("ready",)``: True when the child is ready for another trial (it exits
+        instead when the trial left a thread or a process behind)."""
+        deadline = time.monotonic() + STOP_GRACE_S
         try:
-            return bool(self.conn.poll(STOP_GRACE_S)) and self.conn.recv() == ("ready",)
+            while self.conn.poll(max(deadline - time.monotonic(), 0.0)):
+                message = self.conn.recv()
+                if message == ("ready",):
+                    return self.finished
+                if message[0] in ("done", "stopped", "error"):
+                    self.finished = True
+                # a report sent before the child read "stop": it reads "stop" next
         except (EOFError, OSError):
-            return False
+            pass
+        return False
 
 
 def _start(process: Any) -> None:

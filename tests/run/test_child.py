@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import signal
 from pathlib import Path
@@ -176,3 +177,14 @@ def test_a_process_that_a_trial_left_dirty_is_not_reused(tmp_path: Path, leave: 
     assert process.exitcode == 0  # type: ignore[attr-defined]
     with contextlib.suppress(ProcessLookupError):  # what the trial left (as the runner does)
         os.killpg(process.pid, signal.SIGKILL)  # type: ignore[attr-defined]
+
+
+def test_a_process_near_its_memory_limit_is_not_reused(tmp_path: Path) -> None:
+    from sweepspec.run.child import _room_left
+
+    roomy = _task(tmp_path, 0)
+    assert _room_left(roomy)  # type: ignore[arg-type]  # no limit
+    tight = dataclasses.replace(roomy, memory_bytes=64 * 2**20)  # type: ignore[type-var]
+    assert not _room_left(tight)  # this interpreter's address space is far above 32 MiB
+    loose = dataclasses.replace(roomy, memory_bytes=2**50)  # type: ignore[type-var]
+    assert _room_left(loose)
