@@ -272,6 +272,9 @@ def render(
             "independent workers keep nothing and train in one warm process each.",
             "* On 2 vCPUs two trainings at once run slower than one alone (shared caches, memory "
             "bandwidth, the driver's own work): compare the trial times in the table.",
+            "* This VM's speed drifts strongly: two `python` processes training the same model "
+            "side by side took 0.93-2.1 s a training minutes apart (2026-11-27); the medians of "
+            "interleaved runs above carry that noise (see the min-max of each row).",
             f"* Runs disturbed by other processes were repeated; the most any reported run shared "
             f"the machine with was {others:.2f} cores of other work.",
             "",
