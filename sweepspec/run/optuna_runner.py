@@ -371,8 +371,11 @@ class OptunaRunner:
     def _process_for(self, task: ChildTask) -> tuple[Any, Connection]:
         """An idle trial process that sees the same devices (sent ``task``), or a new one
         forked from this driver."""
+        for entry in [e for e in self.idle if not e[1].is_alive()]:
+            self.idle.remove(entry)
+            _discard(entry[1], entry[2])
         for i, (devices, process, conn) in enumerate(self.idle):
-            if devices == task.cuda_devices and process.is_alive():
+            if devices == task.cuda_devices:
                 del self.idle[i]
                 try:
                     next_task(conn, task)
