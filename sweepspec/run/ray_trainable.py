@@ -494,10 +494,9 @@ class _Attempt:
         if self._ready() and self.plan.reuse_processes:
             _IDLE["child"] = (self.key, self.process, self.conn)
             return
-        # wakes up as soon as the child exits (a child that sent its last message is exiting
-        # already; a polling sleep here cost ~20 ms a trial)
-        self.process.join(timeout=STOP_GRACE_S)
-        _discard(self.process, self.conn)
+        if self.finished:  # it is exiting on its own: join wakes up as soon as it has
+            self.process.join(timeout=STOP_GRACE_S)
+        _discard(self.process, self.conn)  # (a stopped trial had its grace period in _ready)
 
     def _ready(self) -> bool:
         """Wait (at most STOP_GRACE_S) for the trial's last message, if it is still to come,
