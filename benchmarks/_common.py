@@ -213,6 +213,12 @@ def write_section(title: str, body: str, doc: Path = DOC) -> None:
     doc.write_text(text.rstrip("\n") + "\n")
 
 
+def speedup_table(reps: int, rows: list[list[str]]) -> str:
+    """The table of a speed-up section: one row per variant (whole processes, medians)."""
+    header = [f"variant (whole process, median of {reps})", "wall", "speed-up", "efficiency"]
+    return table([*header, "notes"], rows)
+
+
 def table(header: list[str], rows: list[list[str]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(r) + " |" for r in rows]

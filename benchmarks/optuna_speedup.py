@@ -258,14 +258,8 @@ def render(
             "efficiency "
             f">= {GOAL / 2:.3f} on 2 cores). Result: **{speedup:.2f}x** ({verdict} the goal).",
             "",
-            c.table(
-                [
-                    f"variant (whole process, median of {reps})",
-                    "wall",
-                    "speed-up",
-                    "efficiency",
-                    "notes",
-                ],
+            c.speedup_table(
+                reps,
                 [
                     [f"**{x}**" if i == 1 and j < 3 else x for j, x in enumerate(r)]
                     for i, r in enumerate(rows)

@@ -225,23 +225,17 @@ def main() -> int:
             print(f"no-op trials, round {rep + 1}/{args.reps} ...", file=sys.stderr, flush=True)
             shutil.rmtree(tmp / "runs", ignore_errors=True)
             results["sweepspec"].append(streamed([*c.SWEEPSPEC, "run", str(spec)], tmp, "COMPLETE"))
-            results["raw"].append(
-                streamed(
-                    [c.PY, str(raw), str(args.noop), str(tmp / f"raw{rep}")],
-                    tmp,
-                    "trial done",
-                    t0_arg=True,
+            for key, env in (("raw", None), ("raw_exact", {"TUNE_GLOBAL_CHECKPOINT_S": "0"})):
+                out = str(tmp / f"{key}{rep}")
+                results[key].append(
+                    streamed(
+                        [c.PY, str(raw), str(args.noop), out],
+                        tmp,
+                        "trial done",
+                        t0_arg=True,
+                        env=env,
+                    )
                 )
-            )
-            results["raw_exact"].append(
-                streamed(
-                    [c.PY, str(raw), str(args.noop), str(tmp / f"rawx{rep}")],
-                    tmp,
-                    "trial done",
-                    t0_arg=True,
-                    env={"TUNE_GLOBAL_CHECKPOINT_S": "0"},
-                )
-            )
         if not args.skip_busy:
             work = calibrate(args.trial_s)
             results["work"] = work

@@ -243,14 +243,8 @@ def render(
             f"`sweepspec run` than with the plain sequential Optuna study, on 2 cores. Result: "
             f"**{speedup:.2f}x** ({verdict} the goal).",
             "",
-            c.table(
-                [
-                    f"variant (whole process, median of {reps})",
-                    "wall",
-                    "speed-up",
-                    "efficiency",
-                    "notes",
-                ],
+            c.speedup_table(
+                reps,
                 rows,
             ),
             "",

@@ -98,15 +98,16 @@ _TRIALS_HERE = [0]
 
 
 def lifecycle(config: dict[str, Any], trial: Any) -> dict[str, float]:
-    """Appends ``{"mode", "pid", "n"}`` (``n``: trials this process has run) to the file
-    ``config["log"]``; ``mode`` = ``ok``, ``thread`` (leaves a thread running) or ``exit``
+    """Appends ``{"mode", "pid", "parent", "n"}`` (``n``: trials this process has run) to the
+    file ``config["log"]``; ``mode`` = ``ok``, ``thread`` (leaves a thread running) or ``exit``
     (``os._exit(3)``)."""
     import json
     import threading
 
     _TRIALS_HERE[0] += 1
     with open(config["log"], "a", encoding="utf-8") as fh:
-        fh.write(json.dumps({"mode": config["mode"], "pid": os.getpid(), "n": _TRIALS_HERE[0]}))
+        entry = {"mode": config["mode"], "pid": os.getpid(), "parent": os.getppid()}
+        fh.write(json.dumps({**entry, "n": _TRIALS_HERE[0]}))
         fh.write("\n")
     if config["mode"] == "thread":
         threading.Thread(target=time.sleep, args=(30,), daemon=True).start()

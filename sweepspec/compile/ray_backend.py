@@ -318,7 +318,7 @@ def compile_ray(spec: Spec) -> RayPlan:
         timeout_s=spec.trials.timeout,
         keep_checkpoints=4 if scheduler == "pbt" else 2,
         directions=directions,
-        reuse_processes=getattr(spec.backend, "reuse_processes", True),
+        reuse_processes=spec.backend.reuse_processes,
     )
 
 

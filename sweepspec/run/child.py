@@ -15,9 +15,11 @@ an address space grown past half of the limit.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import faulthandler
 import math
+import multiprocessing
 import os
 import pickle
 import resource
@@ -26,7 +28,9 @@ import sys
 import threading
 import time
 import traceback
+import warnings
 from collections.abc import Callable, Mapping
+from concurrent.futures import Executor
 from dataclasses import dataclass, replace
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -34,7 +38,7 @@ from typing import Any
 
 from sweepspec.trial import TrialStopped
 
-__all__ = ["ChildTask", "FileCheckpoint", "child_main", "next_task"]
+__all__ = ["ChildTask", "FileCheckpoint", "child_main", "discard", "fork_child", "next_task"]
 
 CHECKPOINT = "checkpoint.pkl"
 
@@ -268,6 +272,36 @@ def _receive_task(conn: Connection) -> ChildTask | None:
         task: ChildTask = message[1]
         return task
     return None
+
+
+def fork_child(task: ChildTask, via: Executor | None = None) -> tuple[Any, Connection]:
+    """Fork a trial process running ``task``: ``(process, the parent's end of its pipe)``.
+    ``via``: fork from that executor's thread (the child dies with the thread that forked it,
+    ``PR_SET_PDEATHSIG``)."""
+    ctx = multiprocessing.get_context("fork")
+    parent, child = ctx.Pipe()
+    process = ctx.Process(target=child_main, args=(child, task), daemon=False)
+
+    def start() -> None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)  # fork() with threads
+            process.start()
+
+    if via is None:
+        start()
+    else:
+        via.submit(start).result()
+    child.close()
+    return process, parent
+
+
+def discard(process: Any, conn: Connection) -> None:
+    """Kill a trial process and anything it started (its process group)."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(process.pid, signal.SIGKILL)
+    process.join(timeout=5)
+    with contextlib.suppress(OSError):
+        conn.close()
 
 
 def next_task(conn: Connection, task: ChildTask) -> None:

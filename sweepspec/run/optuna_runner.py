@@ -13,12 +13,10 @@ import contextlib
 import json
 import logging
 import math
-import multiprocessing
 import os
 import signal
 import socket
 import time
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
@@ -28,7 +26,7 @@ from typing import Any
 from sweepspec.compile.optuna_backend import OptunaPlan, decode_choice
 from sweepspec.errors import Problem, SweepspecError
 from sweepspec.load import LoadedSpec
-from sweepspec.run.child import CHECKPOINT, ChildTask, child_main, next_task
+from sweepspec.run.child import CHECKPOINT, ChildTask, discard, fork_child, next_task
 from sweepspec.run.gate import LocalGate
 from sweepspec.run.journal import journal_version
 from sweepspec.run.lease import LEASE_SUFFIX, Lease, is_alive
@@ -122,10 +120,9 @@ class OptunaRunner:
         #: trial processes waiting for their next trial (``reuse_processes``): (the devices
         #: they see, process, pipe)
         self.idle: list[tuple[str | None, Any, Connection]] = []
-        self.reuse = bool(getattr(self.spec.backend, "reuse_processes", False))
+        self.reuse = self.spec.backend.reuse_processes
         self.stop_rule = TrialStopRule.from_spec(self.spec, plan.max_t)
         self.answers = answers_needed(plan, self.stop_rule)
-        self.ctx = multiprocessing.get_context("fork")
         self.lease = Lease.acquire(rundir.workers)
         self.owner = f"{HOST}:{self.lease.owner_id}"
         # launches are serialized by this gate across every process on the study
@@ -373,28 +370,22 @@ class OptunaRunner:
         forked from this driver."""
         for entry in [e for e in self.idle if not e[1].is_alive()]:
             self.idle.remove(entry)
-            _discard(entry[1], entry[2])
+            discard(entry[1], entry[2])
         for i, (devices, process, conn) in enumerate(self.idle):
             if devices == task.cuda_devices:
                 del self.idle[i]
                 try:
                     next_task(conn, task)
                 except OSError:  # it died meanwhile
-                    _discard(process, conn)
+                    discard(process, conn)
                     break
                 return process, conn
-        parent, child = self.ctx.Pipe()
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", DeprecationWarning)  # fork() with threads: ours idle
-            process = self.ctx.Process(target=child_main, args=(child, task), daemon=False)
-            process.start()
-        child.close()
-        return process, parent
+        return fork_child(task)
 
     def _discard_idle(self) -> None:
         while self.idle:
             _, process, conn = self.idle.pop()
-            _discard(process, conn)
+            discard(process, conn)
 
     @staticmethod
     def _resumed_iterations(trial_dir: Path) -> int:
@@ -494,9 +485,9 @@ class OptunaRunner:
             self.idle.append((devices, r.process, r.conn))
             while len(self.idle) > self.concurrency:  # left by other GPU slots: the oldest go
                 _, process, conn = self.idle.pop(0)
-                _discard(process, conn)
+                discard(process, conn)
         else:
-            _discard(r.process, r.conn)
+            discard(r.process, r.conn)
         duration = time.monotonic() - r.started
         state, values, error, retry = self._outcome(r)
         t = r.trial
@@ -690,14 +681,6 @@ def _kill_group(pid: int | None, sig: int) -> None:
         return
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pid, sig)
-
-
-def _discard(process: Any, conn: Connection) -> None:
-    """Kill a trial process and anything it started (its process group)."""
-    _kill_group(process.pid, signal.SIGKILL)
-    process.join(timeout=5)
-    with contextlib.suppress(OSError):
-        conn.close()
 
 
 def _json_metrics(metrics: dict[str, Any]) -> dict[str, Any]:

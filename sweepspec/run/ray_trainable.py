@@ -23,23 +23,24 @@ kept in ``final_error.txt`` in the trial directory, in case Ray starts the trial
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import math
-import multiprocessing
 import os
 import shutil
 import signal
 import sys
 import tempfile
 import time
-import warnings
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from sweepspec.compile.ray_backend import is_finite_number
 from sweepspec.results import TrialRecord
+from sweepspec.run.child import ChildTask, discard, fork_child, next_task
 from sweepspec.run.ledger import Ledger
 from sweepspec.suggest import did_you_mean
 
@@ -314,8 +315,6 @@ class _Attempt:
         self.finished = False  # the child sent its last message
 
     def run(self) -> None:
-        from sweepspec.run.child import ChildTask, child_main, next_task
-
         func = _objective(self.ctx)
         self.iterations = self._restore_checkpoint()
         attempt = len(list(self.tdir.glob("error-*.txt")))
@@ -336,17 +335,10 @@ class _Attempt:
             next_task(self.conn, task)
         else:
             if idle is not None:
-                _discard(idle[1], idle[2])
-            mp = multiprocessing.get_context("fork")
-            self.conn, child = mp.Pipe()
-            self.process = mp.Process(target=child_main, args=(child, task), daemon=False)
-            if task.reuse:
-                # the child dies with the thread that forked it (PR_SET_PDEATHSIG), and Ray
-                # runs each trial in a thread of its own: fork from one that stays
-                _forker().submit(_start, self.process).result()
-            else:
-                _start(self.process)
-            child.close()
+                discard(idle[1], idle[2])
+            # the child dies with the thread that forked it (PR_SET_PDEATHSIG), and Ray runs
+            # each trial in a thread of its own: a reused child is forked from one that stays
+            self.process, self.conn = fork_child(task, _forker() if task.reuse else None)
         self.key = key
         started = time.monotonic()
         try:
@@ -496,7 +488,7 @@ class _Attempt:
             return
         if self.finished:  # it is exiting on its own: join wakes up as soon as it has
             self.process.join(timeout=STOP_GRACE_S)
-        _discard(self.process, self.conn)  # (a stopped trial had its grace period in _ready)
+        discard(self.process, self.conn)  # (a stopped trial had its grace period in _ready)
 
     def _ready(self) -> bool:
         """Wait (at most STOP_GRACE_S) for the trial's last message, if it is still to come,
@@ -516,31 +508,10 @@ class _Attempt:
         return False
 
 
-def _start(process: Any) -> None:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)  # fork() with threads
-        process.start()
-
-
-_FORKER: list[Any] = []
-
-
-def _forker() -> Any:
+@functools.cache
+def _forker() -> ThreadPoolExecutor:
     """A thread that lives as long as this actor, to fork trial processes from."""
-    if not _FORKER:
-        from concurrent.futures import ThreadPoolExecutor
-
-        _FORKER.append(ThreadPoolExecutor(1, thread_name_prefix="sweepspec-fork"))
-    return _FORKER[0]
-
-
-def _discard(process: Any, conn: Any) -> None:
-    """Kill a trial process and anything it started (its process group)."""
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(process.pid, signal.SIGKILL)
-    process.join(timeout=5)
-    with contextlib.suppress(OSError):
-        conn.close()
+    return ThreadPoolExecutor(1, thread_name_prefix="sweepspec-fork")
 
 
 sweepspec_trainable.__name__ = "sweepspec_trainable"

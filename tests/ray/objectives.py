@@ -101,23 +101,3 @@ def torch_cuda(config: dict[str, Any], trial: Any) -> dict[str, float]:
     x = torch.full((256, 256), float(config["x"]), device="cuda")
     return {"loss": float((x @ x).mean().item()), "device": torch.cuda.get_device_name(0)}
 
-
-_TRIALS_HERE = [0]
-
-
-def lifecycle(config: dict[str, Any], trial: Any) -> dict[str, float]:
-    """Logs this process's pid and how many trials it has run; ``mode`` = ok, thread (leaves
-    a thread running) or exit (the process dies)."""
-    import threading
-
-    _TRIALS_HERE[0] += 1
-    _log(
-        config,
-        "pids",
-        {"mode": config["mode"], "pid": os.getpid(), "actor": os.getppid(), "n": _TRIALS_HERE[0]},
-    )
-    if config["mode"] == "thread":
-        threading.Thread(target=time.sleep, args=(30,), daemon=True).start()
-    if config["mode"] == "exit":
-        os._exit(3)
-    return {"loss": float(_TRIALS_HERE[0])}

@@ -29,6 +29,7 @@ pytestmark = pytest.mark.ray
 
 REPO = Path(__file__).resolve().parents[2]
 OBJECTIVES = Path(__file__).with_name("objectives.py")
+LIFECYCLE = "sweepspec_examples.faulty:lifecycle"  # the Optuna backend's reuse test uses it too
 
 
 class Recorder:
@@ -373,11 +374,12 @@ def test_trial_processes_are_reused_until_a_trial_leaves_one_dirty(
     spec = write(
         tmp_path,
         "reuse",
-        f"{OBJECTIVES}:lifecycle",
+        LIFECYCLE,
         {"mode": {"choice": ["ok", "thread", "exit"]}, "i": {"int": [0, 99]}},
         try_first=[{"mode": m, "i": i} for i, m in enumerate(modes)],  # distinct configs
         trials={"num_samples": 6, "max_retries": 0},
         resources={"max_concurrent": 1},
+        config={"log": str(tmp_path / "pids.jsonl")},
     )
     outcome, _ = run(spec)
     records = sorted(outcome.ledger.records.values(), key=lambda r: int(r.trial_id))
@@ -388,7 +390,7 @@ def test_trial_processes_are_reused_until_a_trial_leaves_one_dirty(
     log = jsonl(tmp_path / "pids.jsonl")
     assert [e["mode"] for e in log] == modes
     # one actor, reused (reuse_actors) until the failed trial (Ray replaces its actor)
-    assert len({e["actor"] for e in log[:5]}) == 1
+    assert len({e["parent"] for e in log[:5]}) == 1
     # the same process until a trial leaves a thread behind or the process dies
     assert [e["n"] for e in log] == [1, 2, 3, 1, 2, 1]
     pids = [e["pid"] for e in log]
@@ -398,11 +400,12 @@ def test_trial_processes_are_reused_until_a_trial_leaves_one_dirty(
     spec = write(
         tmp_path,
         "fresh",
-        f"{OBJECTIVES}:lifecycle",
+        LIFECYCLE,
         {"mode": {"choice": ["ok"]}, "i": {"int": [0, 99]}},
         trials={"num_samples": 3},
         resources={"max_concurrent": 1},
         backend={"type": "ray", "reuse_processes": False},
+        config={"log": str(tmp_path / "pids.jsonl")},
     )
     (tmp_path / "pids.jsonl").unlink()
     run(spec)
