@@ -2,8 +2,10 @@
 
 Config keys (all optional): ``lr`` (1e-2), ``hidden`` (64), ``layers`` (2),
 ``dropout`` (0.0), ``optimizer`` ("adam" | "sgd"), ``momentum`` (0.0, sgd only),
-``weight_decay`` (0.0), ``batch_size`` (64), ``epochs`` (10), ``seed`` (0).
-Unknown keys are ignored.
+``weight_decay`` (0.0), ``batch_size`` (64), ``epochs`` (10), ``seed`` (0),
+``device`` ("cpu"; "cuda" trains on the GPU the trial was given, "auto" on one if there is one).
+Unknown keys are ignored. On CUDA the trial also reports ``gpu_memory_mb``, the most GPU memory
+it held.
 """
 
 from __future__ import annotations
@@ -82,7 +84,7 @@ def train_epoch(
     order = torch.randperm(len(x), generator=generator)
     total = 0.0
     for start in range(0, len(x), batch_size):
-        idx = order[start : start + batch_size]
+        idx = order[start : start + batch_size].to(x.device)
         loss = nn.functional.cross_entropy(model(x[idx]), y[idx])
         optimizer.zero_grad()
         loss.backward()
@@ -110,19 +112,29 @@ def snapshot(model: nn.Module, optimizer: torch.optim.Optimizer, epoch: int) -> 
     }
 
 
+def pick_device(name: str) -> torch.device:
+    """``cpu``, ``cuda`` (an error without a GPU) or ``auto`` (CUDA where there is a GPU)."""
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("device: cuda, but this trial sees no CUDA GPU")
+    return torch.device(name)
+
+
 def train(config: dict[str, Any], trial: Any) -> dict[str, float]:
     """Train the MLP, reporting validation metrics and a checkpoint every epoch."""
     torch.set_num_threads(1)
+    device = pick_device(str(config.get("device", "cpu")))
     seed = int(config.get("seed", 0))
     epochs = int(config.get("epochs", 10))
     batch_size = max(int(config.get("batch_size", 64)), 1)
     torch.manual_seed(seed)
-    x_train, y_train, x_val, y_val = make_data()
+    x_train, y_train, x_val, y_val = (t.to(device) for t in make_data())
     model = build_model(
         int(config.get("hidden", 64)),
         int(config.get("layers", 2)),
         float(config.get("dropout", 0.0)),
-    )
+    ).to(device)
     optimizer = build_optimizer(model, config)
     start = 0
     if trial.checkpoint:
@@ -145,6 +157,8 @@ def train(config: dict[str, Any], trial: Any) -> dict[str, float]:
             "train_loss": train_loss,
             "epoch": epoch,
         }
+        if device.type == "cuda":
+            metrics["gpu_memory_mb"] = torch.cuda.max_memory_allocated(device) / 2**20
         trial.report(metrics, checkpoint=snapshot(model, optimizer, epoch))
     if not metrics:  # already trained to ``epochs`` (resumed from the last checkpoint)
         accuracy, val_loss = evaluate(model, x_val, y_val)
