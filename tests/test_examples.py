@@ -158,6 +158,18 @@ def test_mlp_trains_and_resumes(tmp_path: Path) -> None:
     assert mlp.train({**config, "epochs": 4}, unbroken) == final
 
 
+def test_mlp_device_choice(monkeypatch: pytest.MonkeyPatch) -> None:
+    from sweepspec_examples import mlp
+
+    monkeypatch.setattr(mlp.torch.cuda, "is_available", lambda: False)
+    assert mlp.pick_device("cpu").type == "cpu"
+    assert mlp.pick_device("auto").type == "cpu"
+    with pytest.raises(RuntimeError, match="sees no CUDA GPU"):
+        mlp.pick_device("cuda")
+    monkeypatch.setattr(mlp.torch.cuda, "is_available", lambda: True)
+    assert mlp.pick_device("auto").type == "cuda"
+
+
 @pytest.mark.slow
 def test_mlp_sgd_with_dropout(trial: FakeTrial) -> None:
     from sweepspec_examples import mlp
