@@ -3,7 +3,8 @@
 1. Start-up and per-trial overhead, 40 no-op trials (``sweepspec_examples.toy:quadratic``),
    2 at a time, measured as whole processes from the spawn:
    * ``sweepspec run`` with ``backend: {type: ray}`` (a local Ray, ``reuse_actors=True``,
-     snapshots for exact resume, each trial in a reused trial process of its Ray actor);
+     exact resume through ``ledger.jsonl``, each trial in a reused trial process of its Ray
+     actor);
    * a raw Ray Tune script (:data:`RAW`) with ``reuse_actors=True`` and Ray's defaults;
    * the same with a snapshot after every step (``TUNE_GLOBAL_CHECKPOINT_S=0``), for reference.
    Time to first trial = spawn to the first finished trial; per trial = (last finished -
@@ -327,8 +328,10 @@ def render(
         "",
         f"sweepspec costs {s_per - r_per:+.3f} s a trial against raw Ray Tune with its "
         f"defaults (a snapshot after every step would cost {x_per - r_per:+.3f} s). What "
-        "sweepspec does per trial: the experiment is snapshotted after each step that adds a "
-        "trial or saves a checkpoint (exact resume needs no more); the objective runs in a "
+        "sweepspec does per trial: Ray snapshots the experiment on its own period and after "
+        "each step in which a trial saved a checkpoint, and a resume squares `ledger.jsonl` "
+        "with the last snapshot (exact resume needs no snapshot after each added trial); the "
+        "objective runs in a "
         "trial process of the Ray actor (for the hard timeout and a clean kill), reused for "
         "the actor's next trial; the searcher is an Optuna study; `ledger.jsonl` is appended "
         "twice a trial (the end with an fsync). Ray's own result loggers (json, csv, "

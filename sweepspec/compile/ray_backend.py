@@ -129,6 +129,9 @@ class RayPlan:
     keep_checkpoints: int | None
     directions: Mapping[str, str] = field(default_factory=dict)
     reuse_processes: bool = True
+    #: snapshot Ray's state after every step that adds a trial too: under Ray Client
+    #: (``ray://``) a resume cannot square the ledger with the snapshot (see ray_session)
+    snapshot_each_trial: bool = False
 
     @property
     def space(self) -> SpaceModel:
@@ -166,8 +169,11 @@ class RayPlan:
 
         kwargs = dict(self.scheduler_kwargs)
         if self.scheduler == "pbt":
-            return SPEC_SCHEDULERS["pbt"](self, **kwargs)
-        return SPEC_SCHEDULERS[self.scheduler](**kwargs)
+            scheduler = SPEC_SCHEDULERS["pbt"](self, **kwargs)
+        else:
+            scheduler = SPEC_SCHEDULERS[self.scheduler](**kwargs)
+        scheduler.snapshot_each_trial = self.snapshot_each_trial
+        return scheduler
 
     def build_stopper(self) -> Any:
         from sweepspec.run.ray_driver import SpecStopper
@@ -319,6 +325,8 @@ def compile_ray(spec: Spec) -> RayPlan:
         keep_checkpoints=4 if scheduler == "pbt" else 2,
         directions=directions,
         reuse_processes=spec.backend.reuse_processes,
+        snapshot_each_trial=spec.backend.type == "ray"
+        and str(spec.backend.address or "").startswith("ray://"),
     )
 
 

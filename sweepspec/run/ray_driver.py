@@ -105,6 +105,8 @@ class SpecSearch(OptunaSearch):
         self._grid_counts = [0] * len(plan.optuna.grid_points)
         self._seen_iteration: dict[str, int] = {}
         self._reported_step: dict[str, int] = {}
+        #: params key -> Ray trial ids of adopted trials not replayed yet (see :meth:`adopt`)
+        self._replays: dict[str, list[str]] = {}
         points = [{k: encode_choice(v) for k, v in p.items()} for p in plan.try_first]
         super().__init__(
             space=self._spec_space,
@@ -121,6 +123,16 @@ class SpecSearch(OptunaSearch):
         return study
 
     def suggest(self, trial_id: str) -> dict[str, Any] | None:
+        while True:
+            ot_trial, fixed, values = self._ask_feasible()
+            if not self._is_replay(ot_trial, values):
+                break
+        self._ot_trials[trial_id] = ot_trial
+        self._count_grid(values)
+        return {**fixed, **values}
+
+    def _ask_feasible(self) -> tuple[Any, dict[str, Any], dict[str, Any]]:
+        """An Optuna trial whose config keeps the constraints: ``(trial, fixed, sampled)``."""
         import optuna
 
         study = self.study
@@ -135,20 +147,30 @@ class SpecSearch(OptunaSearch):
             fixed = space.fixed_values(values)
             violated = space.violated({**fixed, **values})
             if not violated:
-                break
+                return ot_trial, fixed, values
             self._reject(ot_trial, violated)
-        else:
-            raise SweepspecError(
-                Problem(
-                    f"the searcher proposed {MAX_REJECTIONS} configs in a row that break the "
-                    "constraints; loosen them or narrow the space",
-                    "constraints",
-                    code="infeasible",
-                )
+        raise SweepspecError(
+            Problem(
+                f"the searcher proposed {MAX_REJECTIONS} configs in a row that break the "
+                "constraints; loosen them or narrow the space",
+                "constraints",
+                code="infeasible",
             )
-        self._ot_trials[trial_id] = ot_trial
-        self._count_grid(values)
-        return {**fixed, **values}
+        )
+
+    def _is_replay(self, ot_trial: Any, values: Mapping[str, Any]) -> bool:
+        """After a resume, a restored sampler proposes again what it proposed after Ray's
+        last snapshot (a seeded random or QMC sequence, a try_first or grid point). A config
+        equal to one of those trials, which had ended and were adopted, is not run twice: the
+        proposal is told as FAIL (samplers skip it) and the searcher asks again."""
+        import optuna
+
+        waiting = self._replays.get(_params_key(values))
+        if not waiting:
+            return False
+        ot_trial.set_user_attr("replay_of", waiting.pop(0))
+        self.study.tell(ot_trial, state=optuna.trial.TrialState.FAIL)
+        return True
 
     def _reject(self, ot_trial: Any, violated: list[int]) -> None:
         import optuna
@@ -238,38 +260,80 @@ class SpecSearch(OptunaSearch):
 
     def add_warm_trials(self, trials: Iterable[tuple[dict[str, Any], list[float]]]) -> int:
         """``--warm-start``: old (params, values) that fit the space, told before any trial."""
+        return sum(
+            self._add_finished(params, values, "COMPLETE", {"warm": True})
+            for params, values in trials
+        )
+
+    def adopt(self, ends: Iterable[Mapping[str, Any]]) -> int:
+        """On resume: tell the sampler the trials that ended (``ledger.jsonl`` end events)
+        after Ray's last snapshot, which the restored searcher has never seen, and note their
+        configs so that a replayed proposal of one is not run again. Idempotent: a trial
+        adopted by an earlier session (and saved in a later snapshot) is skipped."""
+        from sweepspec.compile.optuna_backend import encode_choice
+
+        known = {t.user_attrs.get("ray_id") for t in self.study.get_trials(deepcopy=False)}
+        adopted = 0
+        for end in ends:
+            ray_id = str(end.get("ray_id"))
+            if ray_id in known:
+                continue
+            params = dict(end.get("params") or {})
+            metrics = end.get("metrics") or {}
+            values = [metrics.get(m) for m in self._plan.directions]
+            state = str(end.get("state", "FAILED"))
+            if state == "COMPLETE" and not all(is_finite_number(v) for v in values):
+                state = "FAILED"
+            encoded = {k: encode_choice(v) for k, v in params.items()}
+            self._add_finished(encoded, values, state, {"ray_id": ray_id})
+            self._count_grid(params)
+            self._replays.setdefault(_params_key(params), []).append(ray_id)
+            adopted += 1
+        return adopted
+
+    def _add_finished(
+        self, params: Mapping[str, Any], values: list[Any], state: str, attrs: dict[str, Any]
+    ) -> bool:
+        """Add a finished trial (encoded params) to the study; False if its params do not fit
+        the space (or it is COMPLETE without a value for each objective)."""
         import optuna
 
         from sweepspec.run.warm_start import distribution
 
         plan = self._plan.optuna
-        copied = 0
-        for params, values in trials:
-            if len(values) != len(plan.directions):
+        if state == "COMPLETE" and len(values) != len(plan.directions):
+            return False
+        kept, dists = {}, {}
+        for name, value in params.items():
+            s = plan.suggest.get(name)
+            if s is None:
                 continue
-            kept, dists = {}, {}
-            fits = True
-            for name, value in params.items():
-                s = plan.suggest.get(name)
-                if s is None:
-                    continue
-                dist = distribution(s)
-                try:
-                    fits = dist._contains(dist.to_internal_repr(value))
-                except (ValueError, TypeError):
-                    fits = False
-                if not fits:
-                    break
-                kept[name], dists[name] = value, dist
-            if not fits or not kept:
-                continue
-            self.study.add_trial(
-                optuna.trial.create_trial(
-                    params=kept, distributions=dists, values=list(values), user_attrs={"warm": True}
-                )
+            dist = distribution(s)
+            try:
+                fits = dist._contains(dist.to_internal_repr(value))
+            except (ValueError, TypeError):
+                fits = False
+            if not fits:
+                return False
+            kept[name], dists[name] = value, dist
+        if not kept:
+            return False
+        states = {"COMPLETE": "COMPLETE", "PRUNED": "PRUNED"}
+        trial_state = optuna.trial.TrialState[states.get(state, "FAIL")]
+        self.study.add_trial(
+            optuna.trial.create_trial(
+                params=kept,
+                distributions=dists,
+                values=[float(v) for v in values] if trial_state.name == "COMPLETE" else None,
+                state=trial_state,
+                user_attrs=attrs,
             )
-            copied += 1
-        return copied
+        )
+        return True
+
+
+def _params_key(params: Mapping[str, Any]) -> str:
+    return json.dumps(dict(params), sort_keys=True, default=str)
 
 
 class SpecSearchGenerator(SearchGenerator):
@@ -299,6 +363,27 @@ class SpecSearchGenerator(SearchGenerator):
     def add_configurations(self, experiments: Any) -> None:
         super().add_configurations(experiments)
         self._apply()
+
+    def adopt(self, ends: list[dict[str, Any]]) -> None:
+        """Trials that ended after Ray's last snapshot, for the searcher to adopt once its
+        state is restored (:meth:`SpecSearch.adopt`)."""
+        self._sweepspec_adopt = ends
+
+    def restore_from_dir(self, dirpath: str) -> None:
+        super().restore_from_dir(dirpath)
+        self._adopt_pending()
+
+    def next_trial(self) -> Any:
+        self._adopt_pending()  # also when Ray had no searcher state to restore
+        return super().next_trial()  # type: ignore[no-untyped-call]
+
+    def _adopt_pending(self) -> None:
+        ends = self.__dict__.pop("_sweepspec_adopt", None)
+        if ends:
+            base: Any = self.searcher
+            while hasattr(base, "searcher"):
+                base = base.searcher
+            base.adopt(ends)
 
     def set_state(self, state: dict[str, Any]) -> None:
         super().set_state(state)
@@ -333,20 +418,25 @@ def force_snapshot(tune_controller: Any) -> bool:
     return True
 
 
-class SnapshotOnChange:
+class SnapshotOnCheckpoint:
     """A scheduler mixin: the experiment state is saved at the end of every step in which a
-    trial was added or saved a checkpoint, and otherwise on Ray's own period (instead of
-    after every step: a no-op trial cost 26 ms more that way here). That is what exact
-    resume needs (see :mod:`sweepspec.run.ray_session`):
+    trial saved a checkpoint, and otherwise on Ray's own period. Ray deletes a trial's older
+    checkpoints (it keeps ``num_to_keep``), so the last snapshot must name each trial's newest
+    one: a restore from a deleted checkpoint fails the trial.
 
-    * every trial that can end, and so reach ``ledger.jsonl``, is in the last snapshot, so a
-      restore never creates a trial that the budget has already spent;
-    * the last snapshot names each trial's newest checkpoint: Ray deletes older ones (it
-      keeps ``num_to_keep``), and a restore from a deleted checkpoint fails the trial.
+    Trials added or ended since the last snapshot need no snapshot: on resume,
+    :func:`sweepspec.run.ray_session.reconcile` keeps the ones that ended (``ledger.jsonl``
+    has them) and starts the others over (a snapshot after every added trial cost about
+    5 ms a trial here). Under Ray Client a resume cannot do that (``snapshot_each_trial``).
     """
 
+    #: also snapshot after every step that adds a trial, so that every trial that can end is
+    #: in the last snapshot (RayPlan.snapshot_each_trial)
+    snapshot_each_trial = False
+
     def on_trial_add(self, tune_controller: Any, trial: Any) -> None:
-        force_snapshot(tune_controller)
+        if self.snapshot_each_trial:
+            force_snapshot(tune_controller)
         super().on_trial_add(tune_controller, trial)  # type: ignore[misc]
 
     def on_trial_result(self, tune_controller: Any, trial: Any, result: dict[str, Any]) -> str:
@@ -356,23 +446,23 @@ class SnapshotOnChange:
         return decision
 
 
-class SpecFIFO(SnapshotOnChange, FIFOScheduler):
-    """FIFOScheduler with :class:`SnapshotOnChange`."""
+class SpecFIFO(SnapshotOnCheckpoint, FIFOScheduler):
+    """FIFOScheduler with :class:`SnapshotOnCheckpoint`."""
 
 
-class SpecASHA(SnapshotOnChange, ASHAScheduler):
-    """ASHAScheduler with :class:`SnapshotOnChange`."""
+class SpecASHA(SnapshotOnCheckpoint, ASHAScheduler):
+    """ASHAScheduler with :class:`SnapshotOnCheckpoint`."""
 
 
-class SpecHyperBand(SnapshotOnChange, HyperBandScheduler):
-    """HyperBandScheduler with :class:`SnapshotOnChange`."""
+class SpecHyperBand(SnapshotOnCheckpoint, HyperBandScheduler):
+    """HyperBandScheduler with :class:`SnapshotOnCheckpoint`."""
 
 
-class SpecMedian(SnapshotOnChange, MedianStoppingRule):
-    """MedianStoppingRule with :class:`SnapshotOnChange`."""
+class SpecMedian(SnapshotOnCheckpoint, MedianStoppingRule):
+    """MedianStoppingRule with :class:`SnapshotOnCheckpoint`."""
 
 
-class SpecPBT(SnapshotOnChange, PopulationBasedTraining):
+class SpecPBT(SnapshotOnCheckpoint, PopulationBasedTraining):
     """PBT whose mutations stay inside the space: values are clipped to their bounds (and
     steps), only parameters present in the donor's config mutate, and a perturbed config
     that breaks a constraint is drawn again (after 100 tries, the donor's config is kept)."""
@@ -491,7 +581,11 @@ class SweepCallback(Callback):
         self.ledger = ledger_file.ledger()
         self.ended = set(ledger_file.ends())
         self.started = {e["ray_id"] for e in ledger_file.events()}
-        self.ids = {e["ray_id"]: str(e.get("trial_id", e["ray_id"])) for e in ledger_file.events()}
+        self.ids = {
+            e["ray_id"]: str(e.get("trial_id", e["ray_id"]))
+            for e in ledger_file.events()
+            if e.get("event") != "drop"  # a dropped trial keeps its id (the ledger does too)
+        }
         self.stopped: dict[str, dict[str, Any]] = {}
         self.metrics: dict[str, dict[str, Any]] = {}
         self.recoveries: dict[str, int] = {}
@@ -515,8 +609,8 @@ class SweepCallback(Callback):
             return self.ids[trial.trial_id]
         head = str(getattr(trial, "experiment_tag", "") or "").split("_", 1)[0]
         tid = str(int(head) - 1) if head.isdigit() else trial.trial_id
-        if tid in self.ids.values():
-            tid = trial.trial_id
+        if tid in self.ids.values():  # after a resume that kept trials Ray did not know
+            tid = str(1 + max((int(v) for v in self.ids.values() if v.isdigit()), default=-1))
         self.ids[trial.trial_id] = tid
         return tid
 

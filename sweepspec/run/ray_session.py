@@ -6,13 +6,18 @@ The run directory is the Optuna backend's (``spec.yaml``, ``meta.json``, ``trial
 - ``tune/``: the Ray experiment (``RunConfig(storage_path=<run dir>, name="tune")``); a re-run
   of the same spec restores it with ``Tuner.restore`` and goes on;
 - ``ledger.jsonl``: the exactly-once record of trials, appended by a driver-side Ray callback
-  when a trial ends. Ray snapshots its experiment state after every step that added a trial
-  or saved a checkpoint (``ray_driver.SnapshotOnChange``) and otherwise every few seconds, so
-  every trial that can end is in the last snapshot (a restore never creates a trial that the
-  budget has already spent) and it names each trial's newest checkpoint.
-  A trial that Ray runs again after a restore (it ended after the last snapshot) is
-  recognised by its trial id: it is never recorded twice, its trainable returns the recorded
-  result without running the objective again, and the searcher is told that result again.
+  when a trial starts and ends. Ray snapshots its experiment state every few seconds and
+  after every step in which a trial saved a checkpoint (``ray_driver.SnapshotOnCheckpoint``),
+  so the last snapshot names each trial's newest checkpoint. On resume, :func:`reconcile`
+  squares the ledger with the snapshot:
+
+  - a trial the snapshot knows that ended after it is run again by Ray, recognised by its
+    trial id: its trainable returns the recorded result without running the objective, it is
+    never recorded twice, and the searcher is told that result again;
+  - a trial the snapshot does not know that had ended is kept: it counts against the budget
+    and is told to the searcher (``SpecSearch.adopt``), which does not run a replayed
+    proposal of its config again;
+  - a trial the snapshot does not know that was running is dropped and started over.
 
 Trial ids in ``trials.csv`` are the order in which trials were created (0, 1, ...), as on
 the Optuna backend; ``trials/<ray trial id>/`` holds a trial's ``log.txt`` and error files.
@@ -43,7 +48,7 @@ log = logging.getLogger("sweepspec")
 #: Set before Ray Tune is imported (setdefault: a user's own value wins).
 RAY_ENV = {
     # Ray's periodic experiment snapshot ("auto": at most 5% of the time); exact resume needs
-    # one after every step that added a trial or saved a checkpoint (ray_driver forces it)
+    # one after every step in which a trial saved a checkpoint (ray_driver forces it)
     "TUNE_GLOBAL_CHECKPOINT_S": "auto",
     "RAY_AIR_NEW_OUTPUT": "0",  # with verbose=0: no tables on the terminal
     "TUNE_DISABLE_STRICT_METRIC_CHECKING": "1",  # intermediate reports may lack the metric
@@ -218,7 +223,7 @@ def _configs(
 def _restore(
     path: Path,
     trainable: Any,
-    ledger: Ledger,
+    ledger_file: Any,
     *,
     callback_factory: Any,
     num_samples: int,
@@ -232,6 +237,7 @@ def _restore(
 
     from ray import tune
 
+    ledger = ledger_file.ledger()
     try:
         tuner = tune.Tuner.restore(
             str(path),
@@ -276,14 +282,71 @@ def _restore(
     inner = getattr(tuner, "_local_tuner", None)
     if inner is None:  # Ray Client: the restored callbacks and budget are used as saved
         return tuner
+    adopted = reconcile(path, ledger_file)
     run_config = inner._run_config
     stopper = run_config.stop
     run_config.callbacks = [callback_factory(stopper)]
     inner._tune_config.time_budget_s = budget
     search_alg = inner._tune_config.search_alg
     if hasattr(search_alg, "override"):
-        search_alg.override(num_samples, concurrency)
+        search_alg.override(num_samples - len(adopted), concurrency)
+        search_alg.adopt(adopted)
     return tuner
+
+
+def reconcile(path: Path, ledger_file: Any) -> list[dict[str, Any]]:
+    """Square ``ledger.jsonl`` with Ray's last experiment snapshot before a restore.
+
+    Ray saves its state every few seconds (and after each checkpoint), not after every trial
+    it adds, so a killed driver leaves trials that the snapshot does not know:
+
+    * those that had ended are in the ledger. They are kept: the returned end events are
+      counted against ``num_samples`` and told to the searcher (it never saw them), and
+      none is run again;
+    * those that were running get a ``drop`` event and are started over as new trials.
+
+    The trials the snapshot knows need nothing: Ray resumes them, and one that had ended
+    returns its recorded result without running (``ray_trainable``).
+    """
+    known = _snapshot_trial_ids(path)
+    if known is None:
+        return []
+    events = ledger_file.events()
+    ends = ledger_file.ends()
+    adopted = [e for ray_id, e in ends.items() if ray_id not in known]
+    gone = {e["ray_id"] for e in events if e.get("event") == "drop"}
+    lost = [
+        e["ray_id"]
+        for e in events
+        if e.get("event") == "start" and e["ray_id"] not in {*known, *ends, *gone}
+    ]
+    for ray_id in lost:
+        ledger_file.append({"event": "drop", "ray_id": ray_id}, sync=True)
+    if adopted or lost:
+        print(
+            f"resume: {len(adopted)} trial(s) ended after Ray's last snapshot and are kept "
+            f"from ledger.jsonl; {len(lost)} trial(s) that were running then start over",
+            file=sys.stderr,
+            flush=True,
+        )
+    return adopted
+
+
+def _snapshot_trial_ids(path: Path) -> set[str] | None:
+    """The Ray trial ids in the experiment state that ``Tuner.restore`` will load (the same
+    file Ray picks); None if it cannot be read (Ray then reports the damage itself)."""
+    import json
+
+    from ray.tune.execution.experiment_state import _find_newest_experiment_checkpoint
+
+    try:
+        newest = _find_newest_experiment_checkpoint(str(path))
+        if newest is None:
+            return set()
+        state = json.loads(Path(newest).read_text(encoding="utf-8"))
+        return {str(json.loads(trial)["trial_id"]) for trial, _meta in state["trial_data"]}
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 def _has_state(path: Path) -> bool:
@@ -458,7 +521,7 @@ def _fit(
         tuner = _restore(
             path,
             trainable,
-            ledger,
+            ledger_file,
             callback_factory=make_callback,
             num_samples=plan.num_samples,
             concurrency=concurrency,

@@ -74,7 +74,9 @@ class LedgerFile:
 
     ``{"event": "start", "ray_id", "trial_id", "params"}`` when a trial first starts and
     ``{"event": "end", "ray_id", "trial_id", "state", "metrics", "params", "config",
-    "iterations", "duration_s", "attempts", "error"}`` when it ends (fsynced). The first end
+    "iterations", "duration_s", "attempts", "error"}`` when it ends (fsynced), or
+    ``{"event": "drop", "ray_id"}`` when a resume finds that a trial which had started but not
+    ended is unknown to Ray's last snapshot (it is started over as a new trial). The first end
     of a Ray trial id is final: a trial that Ray runs again after a restore is never recorded
     twice. A torn last line (the driver was killed while writing) is ignored."""
 
@@ -151,6 +153,9 @@ class LedgerFile:
                 continue
             if e.get("event") == "end":
                 ledger.records[tid] = record_from(e, tid)
+                ledger.in_flight.discard(tid)
+            elif e.get("event") == "drop":
+                ledger.records.pop(tid, None)
                 ledger.in_flight.discard(tid)
             elif previous is None:
                 params = dict(e.get("params") or {})

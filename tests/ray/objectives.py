@@ -41,6 +41,12 @@ def curve(config: dict[str, Any], trial: Any) -> dict[str, float]:
     return {"loss": loss}
 
 
+def nap(config: dict[str, Any], trial: Any) -> dict[str, float]:
+    """Sleeps ``seconds``, then returns a loss of ``x`` (no report, no checkpoint)."""
+    time.sleep(float(config.get("seconds", 0.3)))
+    return {"loss": (float(config["x"]) - 0.3) ** 2}
+
+
 def modes(config: dict[str, Any], trial: Any) -> dict[str, float]:
     """One behaviour per ``mode``: ok, raise, flaky (fails its first attempt), nan, hang,
     missing, nockpt (reports without a checkpoint)."""
@@ -100,4 +106,3 @@ def torch_cuda(config: dict[str, Any], trial: Any) -> dict[str, float]:
 
     x = torch.full((256, 256), float(config["x"]), device="cuda")
     return {"loss": float((x @ x).mean().item()), "device": torch.cuda.get_device_name(0)}
-

@@ -113,11 +113,12 @@ def jsonl(path: Path) -> list[dict[str, Any]]:
 # -- kill -9 of `sweepspec run`, then resume ----------------------------------------------
 
 
-def _cli(tmp_path: Path, spec: Path) -> subprocess.Popen[bytes]:
+def _cli(tmp_path: Path, spec: Path, **extra_env: str) -> subprocess.Popen[bytes]:
     env = dict(
         os.environ,
         PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
         RAY_AUTH_MODE="disabled",
+        **extra_env,
     )
     with open(tmp_path / "stderr.txt", "ab") as err:
         return subprocess.Popen(
@@ -204,6 +205,48 @@ def test_sigkill_then_resume_runs_each_trial_exactly_once(tmp_path: Path) -> Non
     proc = _cli(tmp_path, spec)
     proc.wait(timeout=120)
     assert proc.returncode == 0 and len(rows(tmp_path, "kill9")) == 6
+
+
+def test_resume_keeps_trials_that_ended_after_the_last_snapshot(tmp_path: Path) -> None:
+    """Ray saves its state every few seconds, not after each trial: trials that ended after
+    the last snapshot are kept (counted, never run again), and the seeded random searcher,
+    restored to the snapshot, does not run their configs a second time."""
+    spec = write(
+        tmp_path,
+        "orphans",
+        f"{OBJECTIVES}:nap",
+        {"x": {"uniform": [0.0, 1.0]}},
+        config={"seconds": 0.4},
+        trials={"num_samples": 8},
+        resources={"max_concurrent": 2},
+    )
+    # a period this long: Ray snapshots at its first step only (no trial has ended by then)
+    proc = _cli(tmp_path, spec, TUNE_GLOBAL_CHECKPOINT_S="100000")
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:
+        if sum(e["event"] == "end" for e in ledger_events(tmp_path, "orphans")) >= 4:
+            break
+        time.sleep(0.05)
+    assert proc.poll() is None, (tmp_path / "stderr.txt").read_text()
+    assert not _kill_session(proc)
+    before = [e for e in ledger_events(tmp_path, "orphans") if e["event"] == "end"]
+    assert 4 <= len(before) < 8
+
+    (tmp_path / "stderr.txt").write_text("")
+    proc = _cli(tmp_path, spec)
+    proc.wait(timeout=300)
+    err = (tmp_path / "stderr.txt").read_text()
+    assert proc.returncode == 0, err
+    assert "ended after Ray's last snapshot and are kept" in err
+    table = rows(tmp_path, "orphans")
+    assert len(table) == 8 and {r["state"] for r in table} == {"COMPLETE"}
+    assert len({r["trial_id"] for r in table}) == 8
+    ends = [e for e in ledger_events(tmp_path, "orphans") if e["event"] == "end"]
+    assert len(ends) == len({e["ray_id"] for e in ends}) == 8  # none recorded twice
+    by_id = {r["trial_id"]: r for r in table}
+    for e in before:  # kept as they were
+        assert float(by_id[e["trial_id"]]["params.x"]) == e["params"]["x"]
+    assert len({r["params.x"] for r in table}) == 8  # no config ran twice
 
 
 # -- in-process runs on one local Ray ---------------------------------------------------

@@ -330,6 +330,68 @@ def test_searcher_pickles_and_tells_pruned_trials() -> None:
     assert len(clone.study.get_trials(deepcopy=False)) == 3
 
 
+def test_adopted_trials_are_told_once_and_not_run_again() -> None:
+    """On resume, trials that ended after Ray's last snapshot are told to the restored
+    searcher; a replayed proposal of one of their configs is skipped."""
+    import pickle
+
+    import optuna
+
+    spec = load(searcher={"type": "random", "seed": 0}).spec
+    searcher = compile_ray(spec).build_searcher()
+    searcher.suggest("t0")
+    snapshot = pickle.dumps(searcher)  # what Ray's last snapshot holds
+    after = [searcher.suggest(f"t{i}")["lr"] for i in (1, 2)]  # proposed after the snapshot
+
+    restored = pickle.loads(snapshot)
+    ends = [
+        {"ray_id": "r1", "state": "COMPLETE", "params": {"lr": after[0]}, "metrics": {"loss": 1.5}},
+        {"ray_id": "r2", "state": "PRUNED", "params": {"lr": after[1]}, "metrics": {"loss": 9.0}},
+    ]
+    assert restored.adopt(ends) == 2
+    assert restored.adopt(ends) == 0  # idempotent
+    told = restored.study.get_trials(deepcopy=False)
+    assert [(t.state, t.params["lr"], t.values) for t in told[1:]] == [
+        (optuna.trial.TrialState.COMPLETE, after[0], [1.5]),
+        (optuna.trial.TrialState.PRUNED, after[1], None),
+    ]
+    fresh = restored.suggest("t3")["lr"]  # the seeded sampler replays after[0], after[1]
+    assert fresh not in after
+    replays = [t for t in restored.study.get_trials(deepcopy=False) if "replay_of" in t.user_attrs]
+    assert [t.user_attrs["replay_of"] for t in replays] == ["r1", "r2"]
+    assert {t.state for t in replays} == {optuna.trial.TrialState.FAIL}
+
+
+def test_snapshot_after_each_added_trial_only_under_ray_client() -> None:
+    local = compile_ray(load().spec).build_scheduler()
+    client = load(backend={"type": "ray", "address": "ray://head:10001"}).spec
+    assert local.snapshot_each_trial is False
+    assert compile_ray(client).build_scheduler().snapshot_each_trial is True
+
+
+def test_reconcile_keeps_ended_trials_and_drops_lost_ones(tmp_path: Any) -> None:
+    import json
+
+    from sweepspec.run.ray_session import reconcile
+    from sweepspec.run.ray_trainable import LedgerFile
+
+    trial = json.dumps({"trial_id": "known1"})
+    (tmp_path / "experiment_state-2026-11-27_10-00-00.json").write_text(
+        json.dumps({"trial_data": [[trial, "{}"]]})
+    )
+    ledger = LedgerFile(tmp_path / "ledger.jsonl")
+    for ray_id in ("known1", "ended2", "lost3"):
+        ledger.append({"event": "start", "ray_id": ray_id, "trial_id": ray_id}, sync=False)
+    for ray_id in ("known1", "ended2"):
+        ledger.append({"event": "end", "ray_id": ray_id, "state": "COMPLETE"}, sync=False)
+    adopted = reconcile(tmp_path, ledger)
+    assert [e["ray_id"] for e in adopted] == ["ended2"]
+    drops = [e["ray_id"] for e in ledger.events() if e["event"] == "drop"]
+    assert drops == ["lost3"]
+    reconcile(tmp_path, ledger)  # a second resume does not drop it again
+    assert [e["ray_id"] for e in ledger.events() if e["event"] == "drop"] == ["lost3"]
+
+
 def test_no_secret_in_what_ray_saves() -> None:
     import pickle
 

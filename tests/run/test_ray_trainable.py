@@ -27,3 +27,15 @@ def test_end_of_finds_the_first_end_of_one_trial(tmp_path: Path) -> None:
     assert ledger.end_of("bbbb0002") == json.loads(ledger.path.read_text().splitlines()[1])
     assert ledger.end_of("cccc0003") is None
     assert ledger.ends().keys() == {"aaaa0001", "bbbb0002"}
+
+
+def test_a_dropped_trial_leaves_the_ledger(tmp_path: Path) -> None:
+    ledger = LedgerFile(tmp_path / "ledger.jsonl")
+    ledger.append({"event": "start", "ray_id": "a1", "trial_id": "0", "params": {}}, sync=False)
+    ledger.append({"event": "start", "ray_id": "b2", "trial_id": "1", "params": {}}, sync=False)
+    ledger.append({"event": "end", "ray_id": "a1", "trial_id": "0", "state": "COMPLETE"}, sync=True)
+    assert ledger.ledger().in_flight == {"1"}
+    ledger.append({"event": "drop", "ray_id": "b2"}, sync=True)
+    folded = ledger.ledger()
+    assert set(folded.records) == {"0"} and not folded.in_flight
+    assert folded.finished == 1
