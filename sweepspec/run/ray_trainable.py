@@ -406,9 +406,14 @@ class _Attempt:
         if not checkpoint or not src.exists():
             tune.report(out)
             return
-        tmp = tempfile.mkdtemp(prefix="sweepspec-ckpt-")
+        # Ray copies the directory into the experiment's storage; a hard link (the trial
+        # process replaces its file, never rewrites it) saves copying the checkpoint twice
+        tmp = tempfile.mkdtemp(prefix=".ckpt-", dir=self.tdir)
         try:
-            shutil.copy2(src, Path(tmp) / CHECKPOINT)
+            try:
+                os.link(src, Path(tmp) / CHECKPOINT)
+            except OSError:
+                shutil.copy2(src, Path(tmp) / CHECKPOINT)
             (Path(tmp) / STATE_FILE).write_text(json.dumps({"iterations": self.iterations}))
             out[CHECKPOINT_KEY] = True
             tune.report(out, checkpoint=tune.Checkpoint.from_directory(tmp))
