@@ -314,12 +314,8 @@ def reconcile(path: Path, ledger_file: Any) -> list[dict[str, Any]]:
     events = ledger_file.events()
     ends = ledger_file.ends()
     adopted = [e for ray_id, e in ends.items() if ray_id not in known]
-    gone = {e["ray_id"] for e in events if e.get("event") == "drop"}
-    lost = [
-        e["ray_id"]
-        for e in events
-        if e.get("event") == "start" and e["ray_id"] not in {*known, *ends, *gone}
-    ]
+    settled = known | ends.keys() | {e["ray_id"] for e in events if e.get("event") == "drop"}
+    lost = [e["ray_id"] for e in events if e.get("event") == "start" and e["ray_id"] not in settled]
     for ray_id in lost:
         ledger_file.append({"event": "drop", "ray_id": ray_id}, sync=True)
     if adopted or lost:
