@@ -14,9 +14,29 @@ from sweepspec.space import SpaceModel, sample_random
 from sweepspec.spec.root import Spec
 from sweepspec.yamlsrc import SourceMap
 
-__all__ = ["SAMPLES", "check_feasibility", "feasible_share"]
+__all__ = [
+    "MAX_REJECTIONS",
+    "SAMPLES",
+    "check_feasibility",
+    "feasible_share",
+    "too_many_rejections",
+]
 
 SAMPLES = 1000
+#: A running searcher gives up after this many proposals in a row that break the constraints.
+MAX_REJECTIONS = 1000
+
+
+def too_many_rejections() -> SweepspecError:
+    """The error of a searcher that proposed MAX_REJECTIONS infeasible configs in a row."""
+    return SweepspecError(
+        Problem(
+            f"the searcher proposed {MAX_REJECTIONS} configs in a row that break the "
+            "constraints; loosen them or narrow the space",
+            "constraints",
+            code="infeasible",
+        )
+    )
 
 
 def feasible_share(spec: Spec, samples: int = SAMPLES, seed: int = 0) -> tuple[float, list[float]]:

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from sweepspec.compile.optuna_backend import OptunaPlan, decode_choice
-from sweepspec.errors import Problem, SweepspecError
+from sweepspec.feasibility import MAX_REJECTIONS, too_many_rejections
 from sweepspec.load import LoadedSpec
 from sweepspec.run.child import CHECKPOINT, ChildTask, discard, fork_child, next_task
 from sweepspec.run.gate import LocalGate
@@ -42,7 +42,6 @@ KILL_GRACE_S = 2.0
 RESULTS_EVERY_S = 5.0
 PROGRESS_FILE = "checkpoint.json"  # beside checkpoint.pkl: the iterations it was taken at
 CHECKPOINT_RATIO = 20.0  # a checkpoint is saved when at least 20x its cost has passed since
-MAX_REJECTIONS = 1000
 HOST = socket.gethostname()
 #: RDB storages (several machines): a driver stamps ``heartbeat`` (``time.time()``) on its
 #: running trials this often; another machine's RUNNING trial whose stamp is older than
@@ -282,14 +281,7 @@ class OptunaRunner:
                 self.study.tell(trial, state=optuna.trial.TrialState.FAIL)
             else:
                 self.study.tell(trial, worst)
-        raise SweepspecError(
-            Problem(
-                f"the searcher proposed {MAX_REJECTIONS} configs in a row that break the "
-                "constraints; loosen them or narrow the space",
-                "constraints",
-                code="infeasible",
-            )
-        )
+        raise too_many_rejections()
 
     def _worst_values(self) -> list[float] | None:
         import optuna

@@ -34,7 +34,7 @@ from ray.tune.stopper import Stopper
 
 from sweepspec.compile.optuna_backend import encode_choice
 from sweepspec.compile.ray_backend import SpecSpace, is_finite_number
-from sweepspec.errors import Problem, SweepspecError
+from sweepspec.feasibility import MAX_REJECTIONS, too_many_rejections
 from sweepspec.run.ray_trainable import (
     CHECKPOINT_KEY,
     FAILED_KEY,
@@ -56,7 +56,6 @@ __all__ = [
     "stopped_state",
 ]
 
-MAX_REJECTIONS = 1000
 SHORT_TRIAL_S = 2.0
 SHORT_TRIAL_AFTER = 4
 
@@ -149,14 +148,7 @@ class SpecSearch(OptunaSearch):
             if not violated:
                 return ot_trial, fixed, values
             self._reject(ot_trial, violated)
-        raise SweepspecError(
-            Problem(
-                f"the searcher proposed {MAX_REJECTIONS} configs in a row that break the "
-                "constraints; loosen them or narrow the space",
-                "constraints",
-                code="infeasible",
-            )
-        )
+        raise too_many_rejections()
 
     def _is_replay(self, ot_trial: Any, values: Mapping[str, Any]) -> bool:
         """After a resume, a restored sampler proposes again what it proposed after Ray's
@@ -298,26 +290,15 @@ class SpecSearch(OptunaSearch):
         the space (or it is COMPLETE without a value for each objective)."""
         import optuna
 
-        from sweepspec.run.warm_start import distribution
+        from sweepspec.run.warm_start import fitting
 
         plan = self._plan.optuna
         if state == "COMPLETE" and len(values) != len(plan.directions):
             return False
-        kept, dists = {}, {}
-        for name, value in params.items():
-            s = plan.suggest.get(name)
-            if s is None:
-                continue
-            dist = distribution(s)
-            try:
-                fits = dist._contains(dist.to_internal_repr(value))
-            except (ValueError, TypeError):
-                fits = False
-            if not fits:
-                return False
-            kept[name], dists[name] = value, dist
-        if not kept:
+        fit = fitting(plan, params)
+        if fit is None:
             return False
+        kept, dists = fit
         states = {"COMPLETE": "COMPLETE", "PRUNED": "PRUNED"}
         trial_state = optuna.trial.TrialState[states.get(state, "FAIL")]
         self.study.add_trial(

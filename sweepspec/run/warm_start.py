@@ -11,7 +11,7 @@ from typing import Any
 
 from sweepspec.compile.optuna_backend import OptunaPlan, SuggestSpec
 
-__all__ = ["distribution", "warm_start_from"]
+__all__ = ["distribution", "fitting", "warm_start_from"]
 
 log = logging.getLogger("sweepspec")
 
@@ -34,6 +34,27 @@ def distribution(s: SuggestSpec) -> Any:
             step=s.kwargs.get("step", 1),
         )
     return d.CategoricalDistribution(s.kwargs["choices"])
+
+
+def fitting(plan: OptunaPlan, params: Any) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    """``(params, distributions)`` of the space's parameters among ``params`` (encoded
+    values), for ``optuna.trial.create_trial``; None if a value is outside its distribution
+    or none is a parameter of the space."""
+    kept: dict[str, Any] = {}
+    dists: dict[str, Any] = {}
+    for name, value in params.items():
+        s = plan.suggest.get(name)
+        if s is None:
+            continue
+        dist = distribution(s)
+        try:
+            fits = dist._contains(dist.to_internal_repr(value))
+        except (ValueError, TypeError):
+            fits = False
+        if not fits:
+            return None
+        kept[name], dists[name] = value, dist
+    return (kept, dists) if kept else None
 
 
 def _old_trials(old_dir: Path, loaded: Any) -> list[Any]:
@@ -63,22 +84,10 @@ def warm_start_from(old_dir: Path, loaded: Any, plan: OptunaPlan, study: Any) ->
     for t in _old_trials(old_dir, loaded):
         if t.values is None or len(t.values) != len(plan.directions):
             continue
-        params, dists = {}, {}
-        fits = True
-        for name, value in t.params.items():
-            s = plan.suggest.get(name)
-            if s is None:
-                continue
-            dist = distribution(s)
-            try:
-                fits = dist._contains(dist.to_internal_repr(value))
-            except (ValueError, TypeError):
-                fits = False
-            if not fits:
-                break
-            params[name], dists[name] = value, dist
-        if not fits or not params:
+        fit = fitting(plan, t.params)
+        if fit is None:
             continue
+        params, dists = fit
         study.add_trial(
             optuna.trial.create_trial(
                 params=params,
