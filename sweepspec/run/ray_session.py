@@ -20,7 +20,8 @@ The run directory is the Optuna backend's (``spec.yaml``, ``meta.json``, ``trial
   - a trial the snapshot does not know that was running is dropped and started over.
 
 Trial ids in ``trials.csv`` are the order in which trials were created (0, 1, ...), as on
-the Optuna backend; ``trials/<ray trial id>/`` holds a trial's ``log.txt`` and error files.
+the Optuna backend (a dropped trial's id is not reused); ``trials/<ray trial id>/`` holds a
+trial's ``log.txt`` and error files.
 """
 
 from __future__ import annotations
