@@ -38,7 +38,15 @@ from typing import Any
 
 from sweepspec.trial import TrialStopped
 
-__all__ = ["ChildTask", "FileCheckpoint", "child_main", "discard", "fork_child", "next_task"]
+__all__ = [
+    "ChildTask",
+    "FileCheckpoint",
+    "child_main",
+    "discard",
+    "fork_child",
+    "kill_group",
+    "next_task",
+]
 
 CHECKPOINT = "checkpoint.pkl"
 
@@ -295,10 +303,17 @@ def fork_child(task: ChildTask, via: Executor | None = None) -> tuple[Any, Conne
     return process, parent
 
 
+def kill_group(pid: int | None, sig: int) -> None:
+    """Send ``sig`` to a trial process's group (it and anything it started), if it is there."""
+    if pid is None:
+        return
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, sig)
+
+
 def discard(process: Any, conn: Connection) -> None:
     """Kill a trial process and anything it started (its process group)."""
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(process.pid, signal.SIGKILL)
+    kill_group(process.pid, signal.SIGKILL)
     process.join(timeout=5)
     with contextlib.suppress(OSError):
         conn.close()

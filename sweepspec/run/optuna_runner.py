@@ -13,7 +13,6 @@ import contextlib
 import json
 import logging
 import math
-import os
 import signal
 import socket
 import time
@@ -26,7 +25,14 @@ from typing import Any
 from sweepspec.compile.optuna_backend import OptunaPlan, decode_choice
 from sweepspec.feasibility import MAX_REJECTIONS, too_many_rejections
 from sweepspec.load import LoadedSpec
-from sweepspec.run.child import CHECKPOINT, ChildTask, discard, fork_child, next_task
+from sweepspec.run.child import (
+    CHECKPOINT,
+    ChildTask,
+    discard,
+    fork_child,
+    kill_group,
+    next_task,
+)
 from sweepspec.run.gate import LocalGate
 from sweepspec.run.journal import journal_version
 from sweepspec.run.lease import LEASE_SUFFIX, Lease, is_alive
@@ -460,9 +466,9 @@ class OptunaRunner:
             if r.killed is None and limit is not None and now - r.started > limit:
                 r.killed = "timeout"
                 r.kill_time = now
-                _kill_group(r.process.pid, signal.SIGTERM)
+                kill_group(r.process.pid, signal.SIGTERM)
             elif r.killed and now - r.kill_time > KILL_GRACE_S and r.process.is_alive():
-                _kill_group(r.process.pid, signal.SIGKILL)
+                kill_group(r.process.pid, signal.SIGKILL)
 
     # -- finishing ----------------------------------------------------------------------
 
@@ -636,8 +642,7 @@ class OptunaRunner:
 
         self._discard_idle()
         for r in list(self.running.values()):
-            _kill_group(r.process.pid, signal.SIGKILL)
-            r.process.join(timeout=5)
+            discard(r.process, r.conn)
             try:
                 self.study.enqueue_trial(
                     r.trial.params,
@@ -666,13 +671,6 @@ def heartbeat_fresh(t: Any, now: float, grace: float = HEARTBEAT_GRACE_S) -> boo
 
 def _is_waiting(t: Any) -> bool:
     return str(t.state.name) == "WAITING"
-
-
-def _kill_group(pid: int | None, sig: int) -> None:
-    if pid is None:
-        return
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pid, sig)
 
 
 def _json_metrics(metrics: dict[str, Any]) -> dict[str, Any]:

@@ -40,7 +40,7 @@ from typing import Any
 
 from sweepspec.compile.ray_backend import is_finite_number
 from sweepspec.results import TrialRecord
-from sweepspec.run.child import ChildTask, discard, fork_child, next_task
+from sweepspec.run.child import ChildTask, discard, fork_child, kill_group, next_task
 from sweepspec.run.ledger import Ledger
 from sweepspec.suggest import did_you_mean
 
@@ -379,7 +379,7 @@ class _Attempt:
                 self._error_file(attempt, f"the trial process {how} before returning", "")
                 raise TrialFailed(f"the trial process {how} before returning")
             if timeout is not None and time.monotonic() - started > timeout:
-                self._kill(signal.SIGTERM)
+                kill_group(self.process.pid, signal.SIGTERM)
                 self.process.join(timeout=KILL_GRACE_S)
                 _final(self.tdir, f"timeout: killed after {timeout:g} s", self.iterations)
 
@@ -477,13 +477,6 @@ class _Attempt:
             (self.tdir / f"error-{attempt}.txt").write_text(
                 f"{message}\n\n{trace}", encoding="utf-8"
             )
-
-    def _kill(self, sig: int) -> None:
-        pid = self.process.pid if self.process is not None else None
-        if pid is None:
-            return
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(pid, sig)
 
     def _stop_child(self) -> None:
         """Keep a child that ended its trial and is ready for another (``reuse``); else let a
