@@ -238,7 +238,6 @@ def _restore(
 
     from ray import tune
 
-    ledger = ledger_file.ledger()
     try:
         tuner = tune.Tuner.restore(
             str(path),
@@ -256,7 +255,8 @@ def _restore(
         AttributeError,
         ImportError,
     ) as exc:
-        if ledger.finished == 0:
+        finished = ledger_file.ledger().finished
+        if finished == 0:
             aside = path.with_name(f"{path.name}.damaged-{time.strftime('%Y%m%d-%H%M%S')}")
             shutil.move(str(path), str(aside))
             from sweepspec.run.ray_trainable import LEDGER_FILE
@@ -274,7 +274,7 @@ def _restore(
         raise SweepspecError(
             Problem(
                 f"the Ray experiment state in {path} is damaged ({type(exc).__name__}: "
-                f"{str(exc)[:200]}) and {ledger.finished} trial(s) had finished. Run with "
+                f"{str(exc)[:200]}) and {finished} trial(s) had finished. Run with "
                 "--fresh to start over (the old run is kept aside), or --warm-start to start a "
                 "new run whose searcher first learns from the finished trials",
                 code="ray-state",
