@@ -49,7 +49,7 @@ def _sources() -> list[Path]:
 
 def _plain(path: Path) -> dict[str, Any]:
     """The spec's plain data, read with sweepspec's own YAML 1.2 reader."""
-    from sweepspec.yamlsrc import load_yaml
+    from sweepspec.spec.source import load_yaml
 
     data, _ = load_yaml(path.read_bytes(), str(path))
     assert isinstance(data, dict)
@@ -141,7 +141,7 @@ def measure(directory: Path, files: list[Path]) -> dict[str, Any]:
     omegaconf = _time_process([py, "-c", "import omegaconf"], RUNS)
 
     from sweepspec.load import load_spec
-    from sweepspec.yamlsrc import load_yaml
+    from sweepspec.spec.source import load_yaml
 
     t0 = time.perf_counter()
     for f in files:  # first pass: includes lazy imports (omegaconf for extends/interpolation)

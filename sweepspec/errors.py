@@ -9,8 +9,21 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
-__all__ = ["Location", "Problem", "SweepspecError", "render_problems"]
+__all__ = ["Finding", "KeyPath", "Location", "Problem", "SweepspecError", "render_problems"]
+
+#: A key path in a spec, e.g. ``("space", "lr", "loguniform")`` or ``("constraints", 0)``.
+KeyPath = tuple[str | int, ...]
+
+
+class Finding(NamedTuple):
+    """A problem found on a Spec, before it is located in the file: the key path it is about,
+    what must hold, and a stable code. :mod:`sweepspec.load` locates it as a :class:`Problem`."""
+
+    path: KeyPath
+    message: str
+    code: str = "invalid"
 
 
 @dataclass(frozen=True, order=True)

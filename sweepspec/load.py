@@ -1,61 +1,31 @@
-"""Text -> Spec: YAML with positions, ``extends:``, command-line overrides, OmegaConf
-interpolation, pydantic validation, semantic checks and a feasibility sample.
+"""Load a spec, the front door of every command: the spec stage reads the text into a Spec
+(:mod:`sweepspec.spec.read`), then the spec's cross-field checks
+(:mod:`sweepspec.spec.checks`) and those of the backend it names (what that backend cannot
+do, :mod:`sweepspec.backends`) are reported together, all located in the file, and the space
+is sampled to check that its constraints can be met (:mod:`sweepspec.search.feasibility`).
 
-Every problem comes back as a :class:`~sweepspec.errors.SweepspecError` whose problems carry the
-file, line, column and key path; all problems of a file are reported at once.
-"""
+No user code runs and no heavy library is imported."""
 
 from __future__ import annotations
 
-import re
+import dataclasses
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, cast
 
+from sweepspec.backends import backend_for
 from sweepspec.errors import Location, Problem, SweepspecError
-from sweepspec.spec.base import NAME_PATTERN
-from sweepspec.spec.root import FORMAT_VERSION, Spec
-from sweepspec.yamlsrc import SourceMap, load_yaml
+from sweepspec.spec.checks import check_spec
+from sweepspec.spec.read import LoadedSpec, read_file, read_text
 
-__all__ = ["KeyPath", "LoadedSpec", "load_spec", "load_text"]
-
-KeyPath = tuple[str | int, ...]
-
-MAX_EXTENDS_DEPTH = 10
-# ${oc.env:...} is resolved only at run time and only in these keys (credentials); validate
-# never reads the environment.
-ENV_INTERPOLATION_KEYS: frozenset[KeyPath] = frozenset(
-    {("storage",), ("tracking", "mlflow", "tracking_uri")}
-)
-_RESOLVER = re.compile(r"\$\{\s*([A-Za-z_][\w.\-]*)\s*:")
-
-
-@dataclass(frozen=True)
-class LoadedSpec:
-    """A valid spec with where it came from."""
-
-    spec: Spec
-    path: Path | None
-    text: str
-    resolved: dict[str, Any]
-    source: SourceMap
-    overrides: tuple[str, ...] = ()
-    feasible_share: float | None = None
-    notes: tuple[str, ...] = field(default=())
-
-    @property
-    def base_dir(self) -> Path:
-        """The directory relative paths in the spec (objective files, extends) start from."""
-        return self.path.parent if self.path is not None else Path.cwd()
+__all__ = ["LoadedSpec", "load_spec", "load_text"]
 
 
 def load_spec(
     path: str | Path, overrides: Sequence[str] = (), *, feasibility: bool = True
 ) -> LoadedSpec:
-    """Load, merge, resolve and validate the spec file at ``path``."""
+    """Load, merge, resolve and check the spec file at ``path``."""
     path = Path(path)
-    raw = _read(path, Location(str(path)))
+    raw = read_file(path, Location(str(path)))
     return load_text(raw, str(path), overrides, spec_path=path, feasibility=feasibility)
 
 
@@ -68,351 +38,17 @@ def load_text(
     feasibility: bool = True,
 ) -> LoadedSpec:
     """Like :func:`load_spec` for text already in memory (``file`` names it in errors)."""
-    from sweepspec.spec.checks import check_spec
-    from sweepspec.validate_model import validate_model
-
-    data, source = _load_document(text, file)
-    verbatim = text.decode("utf-8", "replace") if isinstance(text, bytes) else text
-    base_dir = spec_path.parent if spec_path is not None else Path.cwd()
-    data, source = _apply_extends(data, source, base_dir, seen=(file,))
-    data, source = _apply_overrides(data, source, overrides)
-    data = _resolve(data, source)
-    if data.get("name") is None:  # absent or `name: null`
-        data["name"] = _default_name(spec_path, file)
-    spec = validate_model(data, source)
+    loaded = read_text(text, file, overrides, spec_path=spec_path)
+    spec, source = loaded.spec, loaded.source
     problems = check_spec(spec, source)
+    problems += [
+        Problem(f.message, ".".join(str(p) for p in f.path), source.locate(f.path), f.code)
+        for f in backend_for(spec).check(spec)
+    ]
     if problems:
         raise SweepspecError(problems)
-    share = None
-    if feasibility:
-        from sweepspec.feasibility import check_feasibility
+    if not feasibility:
+        return loaded
+    from sweepspec.search.feasibility import check_feasibility
 
-        share = check_feasibility(spec, source)
-    return LoadedSpec(spec, spec_path, verbatim, data, source, tuple(overrides), share)
-
-
-def _read(path: Path, where: Location) -> bytes:
-    try:
-        return path.read_bytes()
-    except FileNotFoundError:
-        raise SweepspecError(Problem("no such file", location=where, code="io")) from None
-    except IsADirectoryError:
-        raise SweepspecError(Problem("is a directory, not a spec file", location=where)) from None
-    except OSError as exc:
-        msg = f"cannot read: {exc.strerror or exc}"
-        raise SweepspecError(Problem(msg, location=where, code="io")) from None
-
-
-def _load_document(text: str | bytes, file: str) -> tuple[dict[str, Any], SourceMap]:
-    data, source = load_yaml(text, file)
-    root = Location(file, 1, 1)
-    if data is None:
-        raise SweepspecError(
-            Problem(
-                "the file is empty; a spec starts with `sweepspec: 1`", location=root, code="empty"
-            )
-        )
-    if not isinstance(data, dict):
-        kind = type(data).__name__
-        raise SweepspecError(
-            Problem(
-                f"a spec is a mapping of keys, but this file holds a {kind}",
-                location=root,
-                code="not-a-mapping",
-            )
-        )
-    return data, source
-
-
-def check_version(data: dict[str, Any], source: SourceMap, *, required: bool = True) -> None:
-    """Check ``sweepspec: <version>`` before anything else (a newer format is not 40 errors)."""
-    if "sweepspec" not in data:
-        if not required:
-            return
-        raise SweepspecError(
-            Problem(
-                f"missing the format version: add `sweepspec: {FORMAT_VERSION}` at the top",
-                path="sweepspec",
-                location=source.locate(()),
-                code="version",
-            )
-        )
-    version = data["sweepspec"]
-    where = source.locate(("sweepspec",))
-    if isinstance(version, int) and not isinstance(version, bool) and version > FORMAT_VERSION:
-        raise SweepspecError(
-            Problem(
-                f"this spec is format {version}, which needs a newer sweepspec "
-                f"(this one reads format {FORMAT_VERSION}); upgrade sweepspec",
-                path="sweepspec",
-                location=where,
-                code="version",
-            )
-        )
-    if type(version) is not int or version != FORMAT_VERSION:  # not True, not 1.0
-        raise SweepspecError(
-            Problem(
-                f"the format version must be {FORMAT_VERSION}, but got {version!r}",
-                path="sweepspec",
-                location=where,
-                code="version",
-            )
-        )
-
-
-def _apply_extends(
-    data: dict[str, Any], source: SourceMap, base_dir: Path, seen: tuple[str, ...]
-) -> tuple[dict[str, Any], SourceMap]:
-    # the top file states its version, unless it extends a base that does
-    check_version(data, source, required=len(seen) == 1 and "extends" not in data)
-    target = data.pop("extends", None)
-    if target is None:
-        return data, source
-    where = source.locate(("extends",))
-    if not isinstance(target, str) or not target:
-        raise SweepspecError(
-            Problem("extends takes a path to a YAML file", path="extends", location=where)
-        )
-    base_path = (base_dir / target).resolve()
-    if not _allowed_base(target, base_path, base_dir):
-        raise SweepspecError(
-            Problem(
-                f"extends takes a relative path to a .yaml/.yml file inside the spec's "
-                f"directory or the current directory, but got {target!r}",
-                path="extends",
-                location=where,
-                code="extends",
-            )
-        )
-    if str(base_path) in seen or len(seen) > MAX_EXTENDS_DEPTH:
-        raise SweepspecError(
-            Problem(
-                f"extends loops back to {target!r}",
-                path="extends",
-                location=where,
-                code="extends-cycle",
-            )
-        )
-    if not base_path.is_file():
-        raise SweepspecError(
-            Problem(
-                f"extends names {target!r}, which is not a file",
-                path="extends",
-                location=where,
-                code="extends",
-            )
-        )
-    display = _display_path(base_path)
-    base_data, base_source = _load_document(_read(base_path, Location(display)), display)
-    base_data, base_source = _apply_extends(
-        base_data, base_source, base_path.parent, (*seen, str(base_path))
-    )
-    from omegaconf import OmegaConf
-
-    replace_whole(base_data, data)
-    merged = OmegaConf.to_container(OmegaConf.merge(_omega(base_data), _omega(data)), resolve=False)
-    return cast(dict[str, Any], merged), base_source.merged(source)
-
-
-_LEAF_KEYS = ("uniform", "loguniform", "int", "choice", "grid", "value")
-
-
-def replace_whole(base: dict[str, Any], patch: dict[str, Any]) -> None:
-    """Drop from ``base`` what ``patch`` replaces as a whole rather than merges into: a space
-    leaf given as a distribution or ``{value: ...}`` (``loguniform`` over ``uniform`` is a new
-    leaf, not both), and a scheduler or backend of another ``type``."""
-    for key in ("scheduler", "backend"):
-        new, old = patch.get(key), base.get(key)
-        if (
-            isinstance(new, dict)
-            and isinstance(old, dict)
-            and new.get("type", old.get("type")) != old.get("type")
-        ):
-            del base[key]
-    if isinstance(patch.get("space"), dict) and isinstance(base.get("space"), dict):
-        _replace_leaves(base["space"], patch["space"])
-
-
-def _replace_leaves(base: dict[str, Any], patch: dict[str, Any]) -> None:
-    for key, value in patch.items():
-        if key not in base:
-            continue
-        if not isinstance(value, dict) or any(k in value for k in _LEAF_KEYS):
-            del base[key]
-        elif isinstance(base[key], dict):
-            _replace_leaves(base[key], value)
-
-
-def _allowed_base(target: str, resolved: Path, base_dir: Path) -> bool:
-    """A base is a YAML file under the spec's directory or the working directory: a spec from
-    a pull request must not make validate read (and echo parts of) arbitrary files."""
-    if Path(target).is_absolute() or resolved.suffix not in (".yaml", ".yml"):
-        return False
-    roots = (base_dir.resolve(), Path.cwd().resolve())
-    return any(resolved.is_relative_to(root) for root in roots)
-
-
-def _display_path(path: Path) -> str:
-    try:
-        return str(path.relative_to(Path.cwd()))
-    except ValueError:
-        return str(path)
-
-
-def _omega(data: dict[str, Any]) -> Any:
-    from omegaconf import OmegaConf
-
-    return OmegaConf.create(data, flags={"allow_objects": False})
-
-
-def _apply_overrides(
-    data: dict[str, Any], source: SourceMap, overrides: Sequence[str]
-) -> tuple[dict[str, Any], SourceMap]:
-    if not overrides:
-        return data, source
-    from omegaconf import OmegaConf
-
-    problems: list[Problem] = []
-    cfg = _omega(data)
-    for item in overrides:
-        where = Location(f"override '{item}'")
-        key, sep, _ = item.partition("=")
-        if not sep or not re.fullmatch(r"[A-Za-z_][\w]*(\.[\w]+)*", key.strip()):
-            problems.append(
-                Problem(
-                    "an override is key.path=value, e.g. trials.num_samples=10",
-                    location=where,
-                    code="override",
-                )
-            )
-            continue
-        try:
-            patch = OmegaConf.from_dotlist([item])
-            base = cast(dict[str, Any], OmegaConf.to_container(cfg, resolve=False))
-            replace_whole(base, cast(dict[str, Any], OmegaConf.to_container(patch, resolve=False)))
-            cfg = OmegaConf.merge(_omega(base), patch)
-        except Exception as exc:  # omegaconf raises many types for bad dotlists
-            problems.append(
-                Problem(
-                    f"cannot apply: {_first_line(exc)}", path=key, location=where, code="override"
-                )
-            )
-            continue
-        paths: list[KeyPath] = [tuple(key.strip().split("."))]
-        # a prefix the file lacks (an unknown key) is located at the override, too
-        prefixes = [paths[0][:n] for n in range(1, len(paths[0]))]
-        paths += [p for p in prefixes if source.value(p) is None]
-        source = source.merged(SourceMap.single(where, paths + _subpaths(patch, paths[0])))
-    if problems:
-        raise SweepspecError(problems)
-    merged = OmegaConf.to_container(cfg, resolve=False)
-    return cast(dict[str, Any], merged), source
-
-
-def _subpaths(patch: Any, prefix: KeyPath) -> list[KeyPath]:
-    from omegaconf import OmegaConf
-
-    node: Any = OmegaConf.to_container(patch, resolve=False)
-    for key in prefix:
-        node = node[key] if isinstance(node, dict) else None
-    out: list[KeyPath] = []
-
-    def walk(value: Any, path: KeyPath) -> None:
-        if isinstance(value, dict):
-            for k, v in value.items():
-                out.append((*path, k))
-                walk(v, (*path, k))
-        elif isinstance(value, list):
-            for i, v in enumerate(value):
-                out.append((*path, i))
-                walk(v, (*path, i))
-
-    walk(node, prefix)
-    return out
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
-
-
-def _check_interpolations(data: Any, path: KeyPath, source: SourceMap) -> list[Problem]:
-    problems: list[Problem] = []
-    if isinstance(data, dict):
-        for key, value in data.items():
-            problems += _check_interpolations(value, (*path, key), source)
-    elif isinstance(data, list):
-        for i, value in enumerate(data):
-            problems += _check_interpolations(value, (*path, i), source)
-    elif isinstance(data, str) and "${" in data:
-        for name in _RESOLVER.findall(data):
-            if name == "oc.env" and path in ENV_INTERPOLATION_KEYS:
-                continue
-            if name == "oc.env":
-                msg = (
-                    "${oc.env:...} is allowed only in storage and tracking.mlflow.tracking_uri "
-                    "(credentials); pass other values as command-line overrides"
-                )
-            else:
-                msg = (
-                    f"the resolver {name!r} is not allowed; only references such as "
-                    "${objective.config.total_timesteps} are"
-                )
-            problems.append(
-                Problem(msg, path=_dotted(path), location=source.locate(path), code="interpolation")
-            )
-    return problems
-
-
-def _escape_env(data: Any, path: KeyPath) -> Any:
-    """Keep ``${oc.env:...}`` literal in the spec: it is resolved only when connecting."""
-    if isinstance(data, dict):
-        return {k: _escape_env(v, (*path, k)) for k, v in data.items()}
-    if isinstance(data, list):
-        return [_escape_env(v, (*path, i)) for i, v in enumerate(data)]
-    if isinstance(data, str) and path in ENV_INTERPOLATION_KEYS and "${" in data:
-        return data.replace("${", "\\${")
-    return data
-
-
-def _resolve(data: dict[str, Any], source: SourceMap) -> dict[str, Any]:
-    problems = _check_interpolations(data, (), source)
-    if problems:
-        raise SweepspecError(problems)
-    if not _has_interpolation(data):
-        return data
-    from omegaconf import OmegaConf
-    from omegaconf.errors import OmegaConfBaseException
-
-    try:
-        resolved = OmegaConf.to_container(_omega(_escape_env(data, ())), resolve=True)
-    except OmegaConfBaseException as exc:
-        key = str(getattr(exc, "full_key", "") or "")
-        path: KeyPath = tuple(int(p) if p.isdigit() else p for p in re.split(r"[.\[\]]+", key) if p)
-        raise SweepspecError(
-            Problem(
-                f"interpolation failed: {_first_line(exc)}",
-                path=key,
-                location=source.locate(path),
-                code="interpolation",
-            )
-        ) from None
-    return cast(dict[str, Any], resolved)
-
-
-def _has_interpolation(data: Any) -> bool:
-    if isinstance(data, dict):
-        return any(_has_interpolation(v) for v in data.values())
-    if isinstance(data, list):
-        return any(_has_interpolation(v) for v in data)
-    return isinstance(data, str) and "${" in data
-
-
-def _default_name(spec_path: Path | None, file: str) -> str:
-    stem = spec_path.stem if spec_path is not None else Path(file).stem
-    name = re.sub(r"[^a-z0-9._-]+", "-", stem.lower()).strip("-._") or "sweep"
-    return name if re.fullmatch(NAME_PATTERN, name) else "sweep"
-
-
-def _dotted(path: KeyPath) -> str:
-    return ".".join(str(p) for p in path)
+    return dataclasses.replace(loaded, feasible_share=check_feasibility(spec, source))

@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from sweepspec.results import TrialRecord, best_trials, is_finite_number
+from sweepspec.records import TrialRecord, best_trials, is_finite_number
 
 __all__ = ["PlotParam", "plot_results", "plots_available"]
 

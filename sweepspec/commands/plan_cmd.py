@@ -8,15 +8,16 @@ import random
 
 import yaml
 
-from sweepspec.feasibility import feasible_share
-from sweepspec.load import load_spec
-from sweepspec.space import SpaceModel, sample_random
+from sweepspec.backends import backend_for
+from sweepspec.load import LoadedSpec, load_spec
+from sweepspec.search.feasibility import feasible_share
+from sweepspec.search.plan import trial_count
+from sweepspec.search.space import SpaceModel, sample_random
 from sweepspec.units import format_duration
 
 __all__ = ["PREVIEW", "main"]
 
 PREVIEW = 5
-RAY_SHORT_TRIAL_S = 10.0
 
 
 def main(args: argparse.Namespace) -> int:
@@ -25,7 +26,7 @@ def main(args: argparse.Namespace) -> int:
     print("# resolved spec")
     print(yaml.safe_dump(spec.dump(), sort_keys=False).rstrip())
     print("\n# compiles to")
-    for line in _compiled(loaded):
+    for line in backend_for(spec).describe(loaded):
         print(f"  {line}")
     model = SpaceModel.from_spec(spec)
     rng = random.Random(spec.searcher.seed or 0)
@@ -43,37 +44,9 @@ def main(args: argparse.Namespace) -> int:
     return 0
 
 
-def _compiled(loaded: object) -> list[str]:
-    spec = loaded.spec  # type: ignore[attr-defined]
-    if spec.backend.type == "ray":
-        from sweepspec.compile.ray_backend import describe_ray
-
-        return list(describe_ray(spec))
-    from sweepspec.compile.optuna_backend import compile_optuna
-    from sweepspec.run.optuna_session import concurrency_for
-
-    plan = compile_optuna(spec)
-    try:
-        workers, _ = concurrency_for(spec)
-        conc = f"{workers} worker process(es)"
-    except Exception as exc:  # e.g. GPUs asked for but none here: plan still shows the rest
-        conc = f"cannot run here: {exc}"
-    kwargs = "".join(f", {k}={v!r}" for k, v in plan.sampler_kwargs.items())
-    pruner_args = ", ".join(f"{k}={v!r}" for k, v in plan.pruner_kwargs.items())
-    return [
-        f"optuna study {plan.study_name!r}, directions {plan.directions}",
-        f"sampler optuna.samplers.{plan.sampler}(seed={spec.searcher.seed}{kwargs})",
-        f"pruner optuna.pruners.{plan.pruner}({pruner_args})",
-        f"{len(plan.suggest)} sampled parameter(s), {len(plan.grid_points) or 1} grid point(s)",
-        f"{plan.total_trials} trials, {conc}",
-    ]
-
-
-def _budget(loaded: object) -> list[str]:
-    spec = loaded.spec  # type: ignore[attr-defined]
-    from sweepspec.compile.optuna_backend import compile_optuna
-
-    total = compile_optuna(spec).total_trials
+def _budget(loaded: LoadedSpec) -> list[str]:
+    spec = loaded.spec
+    total = trial_count(spec)
     per = spec.resources.per_trial
     lines = [f"{total} trials x {per.cpu:g} CPU" + (f" + {per.gpu:g} GPU" if per.gpu else "")]
     timeout = spec.trials.timeout
@@ -88,9 +61,4 @@ def _budget(loaded: object) -> list[str]:
         lines.append("no trials.timeout: the trial-hours are unbounded until trials run")
     if spec.stop.sweep.time_budget:
         lines.append(f"time budget {format_duration(spec.stop.sweep.time_budget)}")
-    if spec.backend.type == "ray" and timeout and timeout < RAY_SHORT_TRIAL_S:
-        lines.append(
-            f"warning: trials of under {RAY_SHORT_TRIAL_S:g} s rarely pay for Ray's "
-            "start-up and per-trial overhead; backend: {type: optuna} runs them faster"
-        )
     return lines

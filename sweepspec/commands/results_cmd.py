@@ -10,14 +10,14 @@ import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from sweepspec.compile.optuna_backend import compile_optuna
+from sweepspec.backends import read_run
 from sweepspec.load import load_spec
 from sweepspec.plots import PlotParam, plot_results, plots_available
-from sweepspec.results import TrialRecord, best_trials, write_results
-from sweepspec.run.inspect import read_run
+from sweepspec.records import TrialRecord, best_trials
 from sweepspec.run.ledger import records_in_order
+from sweepspec.run.results import write_run_results
+from sweepspec.run.tracking import tracker_for
 from sweepspec.spec import Spec
-from sweepspec.tracking import tracker_for
 
 __all__ = ["main"]
 
@@ -29,19 +29,8 @@ def main(args: argparse.Namespace) -> int:
     directions = spec.objective.directions
     records = records_in_order(ledger)
     paths = [p.path for p in spec.sampled_params()]
-    data = write_results(
-        rundir.path,
-        records,
-        directions,
-        paths,
-        {
-            "name": spec.run_name,
-            "backend": spec.backend.type,
-            "num_samples": compile_optuna(spec).total_trials,
-            "elapsed_s": meta.get("elapsed_s"),
-        },
-    )
-    plot_files = _plots(args, rundir.path, records, directions, spec)
+    data = write_run_results(rundir, spec, ledger, {"elapsed_s": meta.get("elapsed_s")})
+    plot_files = _plots(args, rundir.plots, records, directions, spec)
     tracker = tracker_for(spec, meta)
     if tracker is not None:
         logged = tracker.close(records)
@@ -98,7 +87,7 @@ def main(args: argparse.Namespace) -> int:
 
 def _plots(
     args: argparse.Namespace,
-    run_path: Path,
+    out_dir: Path,
     records: Sequence[TrialRecord],
     directions: Mapping[str, str],
     spec: Spec,
@@ -113,7 +102,7 @@ def _plots(
         )
         for p in spec.sampled_params()
     ]
-    return plot_results(run_path / "plots", records, directions, params)
+    return plot_results(out_dir, records, directions, params)
 
 
 def _fmt(value: object) -> str:

@@ -4,45 +4,23 @@ from __future__ import annotations
 
 import argparse
 import sys
-import warnings
 
+from sweepspec.backends import backend_for
 from sweepspec.load import load_spec
 from sweepspec.run.progress import Progress
+from sweepspec.run.session import RunOptions
+from sweepspec.search.plan import trial_count
 
 __all__ = ["main", "run"]
 
 
-def run(
-    spec_path: str,
-    overrides: list[str],
-    *,
-    fresh: bool = False,
-    warm_start: bool = False,
-    worker: bool = False,
-) -> int:
+def run(spec_path: str, overrides: list[str], options: RunOptions) -> int:
     loaded = load_spec(spec_path, overrides)
     spec = loaded.spec
-    from sweepspec.compile.optuna_backend import compile_optuna
-
-    total = compile_optuna(spec).total_trials  # num_samples x grid points
-    progress = Progress(spec.run_name, total, spec.objective.directions)
-    if spec.backend.type == "ray":
-        from sweepspec.run.ray_session import run_ray
-
-        runner = run_ray
-    else:
-        import optuna
-
-        from sweepspec.run.optuna_session import run_optuna
-
-        # the user chose the sampler options; Optuna's "experimental" notes are not news here
-        warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
-        runner = run_optuna
+    progress = Progress(spec.run_name, trial_count(spec), spec.objective.directions)
     progress.start()
     try:
-        outcome = runner(
-            loaded, fresh=fresh, warm_start=warm_start, worker=worker, progress=progress
-        )
+        outcome = backend_for(spec).run(loaded, options, progress)
     finally:
         progress.stop()
     progress.final(outcome.ledger, outcome.elapsed_s, outcome.reason)
@@ -52,4 +30,4 @@ def run(
 
 
 def main(args: argparse.Namespace) -> int:
-    return run(args.spec, args.overrides, fresh=args.fresh, warm_start=args.warm_start)
+    return run(args.spec, args.overrides, RunOptions(fresh=args.fresh, warm_start=args.warm_start))

@@ -5,9 +5,10 @@ from __future__ import annotations
 import argparse
 import json
 
+from sweepspec.backends import read_run
 from sweepspec.load import load_spec
-from sweepspec.results import best_trials
-from sweepspec.run.inspect import read_run
+from sweepspec.records import best_trials
+from sweepspec.search.plan import trial_count
 from sweepspec.units import format_duration
 
 __all__ = ["main"]
@@ -20,7 +21,7 @@ def main(args: argparse.Namespace) -> int:
     directions = spec.objective.directions
     best = best_trials(ledger.records.values(), directions)
     counts = {s: ledger.count(s) for s in ("COMPLETE", "PRUNED", "FAILED", "RUNNING")}
-    total = spec.trials.num_samples * max(1, len(_grid(loaded)))
+    total = trial_count(spec)
     if args.json:
         print(
             json.dumps(
@@ -57,10 +58,3 @@ def main(args: argparse.Namespace) -> int:
         print(f"best: trial {b.trial_id}: {shown}")
     print(f"run directory: {rundir.path}")
     return 0
-
-
-def _grid(loaded: object) -> list[dict[str, object]]:
-    from sweepspec.compile.optuna_backend import _grid_points
-
-    points = _grid_points(loaded.spec)  # type: ignore[attr-defined]
-    return points if points != [{}] else []

@@ -5,9 +5,10 @@ from __future__ import annotations
 import argparse
 
 from sweepspec.commands.run_cmd import run
+from sweepspec.run.session import RunOptions
 
 __all__ = ["main"]
 
 
 def main(args: argparse.Namespace) -> int:
-    return run(args.spec, args.overrides, worker=True)
+    return run(args.spec, args.overrides, RunOptions(worker=True))

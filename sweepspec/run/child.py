@@ -18,7 +18,6 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import faulthandler
-import math
 import multiprocessing
 import os
 import pickle
@@ -36,19 +35,19 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
+from sweepspec.run.rundir import CHECKPOINT, TRIAL_LOG
 from sweepspec.trial import TrialStopped
 
 __all__ = [
     "ChildTask",
     "FileCheckpoint",
     "child_main",
+    "died_before_returning",
     "discard",
     "fork_child",
     "kill_group",
     "next_task",
 ]
-
-CHECKPOINT = "checkpoint.pkl"
 
 
 @dataclass(frozen=True)
@@ -184,7 +183,7 @@ def _isolate(task: ChildTask) -> None:
 def _open_log(task: ChildTask) -> None:
     """stdout and stderr to the trial's ``log.txt`` (appended: retries share it)."""
     task.trial_dir.mkdir(parents=True, exist_ok=True)
-    log = os.open(task.trial_dir / "log.txt", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    log = os.open(task.trial_dir / TRIAL_LOG, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     os.dup2(log, 1)
     os.dup2(log, 2)
     os.close(log)
@@ -330,5 +329,11 @@ def _short(exc: BaseException) -> str:
     return text if len(text) <= 500 else text[:497] + "..."
 
 
-def is_bad_number(value: Any) -> bool:
-    return not isinstance(value, int | float) or isinstance(value, bool) or not math.isfinite(value)
+def died_before_returning(exitcode: int | None) -> str:
+    """Why a trial process that never sent its end is gone: the signal or the exit code."""
+    how = (
+        f"killed by signal {signal.Signals(-exitcode).name}"
+        if exitcode and exitcode < 0
+        else f"exited with code {exitcode}"
+    )
+    return f"the trial process {how} before returning"

@@ -5,8 +5,10 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TextIO
 
+from sweepspec.records import best_trials
+from sweepspec.run.ledger import Ledger
 from sweepspec.units import format_duration
 
 __all__ = ["Progress"]
@@ -22,7 +24,7 @@ class Progress:
         directions: Mapping[str, str],
         *,
         live: bool | None = None,
-        stream: Any = None,
+        stream: TextIO | None = None,
     ) -> None:
         self.name = name
         self.total = total
@@ -49,7 +51,7 @@ class Progress:
         if self._status is not None:
             self._status.stop()
 
-    def _line(self, ledger: Any, elapsed: float, running: int) -> str:
+    def _line(self, ledger: Ledger, elapsed: float, running: int) -> str:
         done = ledger.finished
         if self._done_at_start is None:
             self._done_at_start = done
@@ -66,9 +68,7 @@ class Progress:
             eta = f", ETA {format_duration(since / rate_done * (self.total - done))}"
         return f"{self.name}: {counts}{best}, {format_duration(elapsed)}{eta}"
 
-    def _best(self, ledger: Any) -> str:
-        from sweepspec.results import best_trials
-
+    def _best(self, ledger: Ledger) -> str:
         best = best_trials(ledger.records.values(), self.directions)
         if not best:
             return ""
@@ -77,13 +77,13 @@ class Progress:
         ((name, _),) = self.directions.items()
         return f", best {name}={best[0].metrics[name]:.6g} (trial {best[0].trial_id})"
 
-    def update(self, ledger: Any, elapsed: float, running: int) -> None:
+    def update(self, ledger: Ledger, elapsed: float, running: int) -> None:
         if self._status is not None and time.monotonic() - self._last > 0.2:
             self._last = time.monotonic()
             self._status.update(self._line(ledger, elapsed, running))
 
     def trial_done(
-        self, trial_id: str, state: str, metrics: dict[str, Any], error: str | None
+        self, trial_id: str, state: str, metrics: Mapping[str, Any], error: str | None
     ) -> None:
         shown = ", ".join(
             f"{k}={v:.6g}" if isinstance(v, float) else f"{k}={v}"
@@ -99,7 +99,7 @@ class Progress:
         else:
             print(text, file=self.stream, flush=True)
 
-    def final(self, ledger: Any, elapsed: float, reason: str) -> None:
+    def final(self, ledger: Ledger, elapsed: float, reason: str) -> None:
         line = self._line(ledger, elapsed, 0)
         text = f"{line}" + ("" if reason == "done" else f" [stopped: {reason}]")
         if self._console is not None:

@@ -1,15 +1,17 @@
 """The run directory ``<storage>/<name>/``: layout, the frozen spec, and the fingerprint that
 decides whether a re-run resumes or must be refused.
 
-Layout::
+Layout (every name is defined here, once)::
 
     spec.yaml            the spec file, verbatim
     spec.resolved.yaml   after extends, overrides and interpolation
-    meta.json            fingerprint, study name, storage, cumulative run time
-    study.journal        Optuna journal (optuna backend, default storage)
-    trials/<id>/         per logical trial: log.txt, checkpoint.pkl, error-<attempt>.txt
-    workers/             liveness leases of running sweepspec processes
-    trials.csv  best.yaml  summary.json
+    meta.json            fingerprint, study name, backend, cumulative run time
+    trials.csv  best.yaml  summary.json  plots/
+    trials/<id>/         per trial: log.txt, checkpoint.pkl (+ checkpoint.json),
+                         error-<attempt>.txt, final_error.txt
+    study.journal        the Optuna study (optuna backend, default storage)
+    workers/  gate.lock  create.lock      liveness leases and launch locks (optuna backend)
+    ledger.jsonl  tune/  exactly-once trial events and the Ray experiment (ray backend)
 """
 
 from __future__ import annotations
@@ -26,12 +28,32 @@ from typing import Any
 import yaml
 
 from sweepspec.errors import Problem, SweepspecError
-from sweepspec.load import LoadedSpec
+from sweepspec.spec.read import LoadedSpec
 
-__all__ = ["RunDir", "changed_sections", "fingerprint"]
+__all__ = [
+    "CHECKPOINT",
+    "CHECKPOINT_PROGRESS",
+    "EXPERIMENT_NAME",
+    "FINAL_ERROR",
+    "TRIAL_LOG",
+    "RunDir",
+    "atomic_write",
+    "changed_sections",
+    "fingerprint",
+]
+
+#: In a trial's directory: the pickled state of its last checkpoint, the iterations it was
+#: taken at, its output, and the reason of a failure that no retry can fix (ray backend).
+CHECKPOINT = "checkpoint.pkl"
+CHECKPOINT_PROGRESS = "checkpoint.json"
+TRIAL_LOG = "log.txt"
+FINAL_ERROR = "final_error.txt"
 
 # Sections whose change makes old results meaningless (DESIGN.md §4). Budget keys (trials,
 # stop, resources, backend workers) may change freely: they extend or shrink the run.
+#: The Ray experiment's directory name inside the run directory.
+EXPERIMENT_NAME = "tune"
+
 FINGERPRINT_SECTIONS = ("space", "derived", "constraints", "objective", "searcher", "scheduler")
 
 
@@ -67,6 +89,49 @@ class RunDir:
         return self.path / "meta.json"
 
     @property
+    def spec_file(self) -> Path:
+        return self.path / "spec.yaml"
+
+    @property
+    def resolved_spec(self) -> Path:
+        return self.path / "spec.resolved.yaml"
+
+    @property
+    def trials_csv(self) -> Path:
+        return self.path / "trials.csv"
+
+    @property
+    def best_yaml(self) -> Path:
+        return self.path / "best.yaml"
+
+    @property
+    def summary(self) -> Path:
+        return self.path / "summary.json"
+
+    @property
+    def plots(self) -> Path:
+        return self.path / "plots"
+
+    @property
+    def trials(self) -> Path:
+        return self.path / "trials"
+
+    def trial_dir(self, trial_id: str) -> Path:
+        return self.trials / trial_id
+
+    @staticmethod
+    def error_file(trial_dir: Path, attempt: int) -> Path:
+        """A failed attempt's message and traceback."""
+        return trial_dir / f"error-{attempt}.txt"
+
+    @staticmethod
+    def failed_attempts(trial_dir: Path) -> int:
+        """How many attempts of the trial failed so far (each left its error file)."""
+        return sum(1 for _ in trial_dir.glob("error-*.txt"))
+
+    # -- the optuna backend's --
+
+    @property
     def journal(self) -> Path:
         return self.path / "study.journal"
 
@@ -78,8 +143,21 @@ class RunDir:
     def gate(self) -> Path:
         return self.path / "gate.lock"
 
-    def trial_dir(self, logical: str) -> Path:
-        return self.path / "trials" / logical
+    @property
+    def create_gate(self) -> Path:
+        return self.path / "create.lock"
+
+    # -- the ray backend's --
+
+    @property
+    def ledger_file(self) -> Path:
+        return self.path / "ledger.jsonl"
+
+    @property
+    def experiment(self) -> Path:
+        """The Ray experiment (``RunConfig(storage_path=<run dir>, name="tune")``): a fixed name,
+        so that a re-run finds it (ray-project/ray#36062)."""
+        return self.path / EXPERIMENT_NAME
 
     def exists(self) -> bool:
         return self.meta_path.exists()
@@ -101,15 +179,15 @@ class RunDir:
     def create(self, loaded: LoadedSpec, study_name: str) -> dict[str, Any]:
         """Make the directory and freeze the spec (what ran is saved beside the results)."""
         try:
-            (self.path / "trials").mkdir(parents=True, exist_ok=True)
+            self.trials.mkdir(parents=True, exist_ok=True)
             self.workers.mkdir(exist_ok=True)
         except OSError as exc:
             raise SweepspecError(
                 Problem(f"cannot create the run directory {self.path}: {exc.strerror}", code="io")
             ) from None
-        atomic_write(self.path / "spec.yaml", loaded.text)
+        atomic_write(self.spec_file, loaded.text)
         resolved = yaml.safe_dump(loaded.spec.dump(), sort_keys=False)
-        atomic_write(self.path / "spec.resolved.yaml", resolved)
+        atomic_write(self.resolved_spec, resolved)
         meta = {
             "name": loaded.spec.run_name,
             "study_name": study_name,

@@ -1,25 +1,28 @@
 """Checks across fields that a single model cannot make: names in expressions, conditions
-without cycles, ``try_first`` inside the space, what a backend, searcher or scheduler supports,
-and credentials that must not be inline. Each problem names the key path it is about."""
+without cycles, ``try_first`` inside the space, what a searcher or scheduler supports, and
+credentials that must not be inline. Each problem names the key path it is about.
+
+What a particular backend cannot do is not checked here: each backend says so itself
+(``sweepspec.backends.<name>.checks``), and :mod:`sweepspec.load` reports both together."""
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterator, Mapping
 from typing import Any
-from urllib.parse import urlsplit
 
-from sweepspec.errors import Location, Problem
-from sweepspec.expr import Expr, ExprError, parse_expr
+from sweepspec.credentials import inline_secret, mask_url
+from sweepspec.errors import KeyPath, Problem
+from sweepspec.spec.expr import Expr, ExprError, parse_expr
 from sweepspec.spec.root import Spec
 from sweepspec.spec.searcher import MULTI_OBJECTIVE_SEARCHERS, SEARCHER_OPTIONS
+from sweepspec.spec.source import SourceMap
 from sweepspec.spec.space import ChoiceDist, GridDist, IntDist, LogUniformDist, Param, UniformDist
 from sweepspec.suggest import did_you_mean
-from sweepspec.yamlsrc import SourceMap
 
-__all__ = ["check_spec", "mask_url"]
+__all__ = ["check_spec"]
 
-KeyPath = tuple[str | int, ...]
 RDB_SCHEMES = ("sqlite", "postgresql", "postgresql+psycopg2", "mysql", "mysql+pymysql")
 MAX_GRID_VALUES = 100_000
 
@@ -216,7 +219,7 @@ def _check_try_first_entry(
 ) -> None:
     """A known-good config must be a config the space can produce: active parameters only,
     and every constraint that can be evaluated on it holds."""
-    from sweepspec.expr import ExprEvalError, MissingName
+    from sweepspec.spec.expr import ExprEvalError, MissingName
 
     values = dict(_flatten(entry, set(by_path)))
     context = {p.path: p.fixed_value for p in by_path.values() if p.is_fixed} | values
@@ -257,17 +260,6 @@ def _check_objective(spec: Spec, report: _Report) -> None:
             )
 
 
-def _finite_size(param: Param) -> int | None:
-    node = param.node
-    if isinstance(node, ChoiceDist | GridDist):
-        return len(getattr(node, param.kind))
-    if isinstance(node, IntDist):
-        return (node.int[1] - node.int[0]) // (node.step or 1) + 1
-    if isinstance(node, UniformDist) and node.step:
-        return int((node.uniform[1] - node.uniform[0]) / node.step + 1e-9) + 1
-    return None
-
-
 def _check_searcher(spec: Spec, params: list[Param], report: _Report) -> None:
     kind = spec.searcher.type
     allowed = SEARCHER_OPTIONS[kind]
@@ -289,54 +281,33 @@ def _check_searcher(spec: Spec, params: list[Param], report: _Report) -> None:
             "multi-objective",
         )
     if kind == "grid":
+        sizes = [p.size for p in params if not p.is_fixed]
         for p in params:
-            if not p.is_fixed and _finite_size(p) is None:
+            if not p.is_fixed and p.size is None:
                 report.add(
                     (*_space_path(p.path),),
                     f"searcher 'grid' needs a finite space, but {p.path!r} is continuous "
                     "(give it a step, or use choice/grid)",
                     "grid",
                 )
+        if all(n is not None for n in sizes):
+            configs = math.prod(n for n in sizes if n is not None)
+            if configs > MAX_GRID_VALUES:
+                report.add(
+                    ("searcher", "type"),
+                    f"searcher 'grid' would enumerate {configs} configs; at most "
+                    f"{MAX_GRID_VALUES} (narrow the space or use another searcher)",
+                    "grid",
+                )
     total = 1
     for p in spec.grid_params():
-        total *= _finite_size(p) or 1
+        total *= p.size or 1
     if total > MAX_GRID_VALUES:
         report.add(("space",), f"the grid has {total} points; at most {MAX_GRID_VALUES}", "grid")
 
 
-def _check_optuna_scheduler(spec: Spec, report: _Report) -> None:
-    """What Optuna's pruners cannot do is an error, never a silent approximation."""
-    sched = spec.scheduler
-    if spec.backend.type != "optuna" or sched.type == "fifo":
-        return
-    if getattr(sched, "brackets", 1) != 1:
-        report.add(
-            ("scheduler", "brackets"),
-            "the optuna backend runs asha with one bracket (SuccessiveHalvingPruner); "
-            "use brackets: 1, scheduler hyperband, or the ray backend",
-            "backend",
-        )
-    for key in ("reduction_factor", "grace_period"):
-        value = getattr(sched, key, None)
-        if isinstance(value, float) and value != int(value):
-            report.add(
-                ("scheduler", key),
-                f"the optuna backend's pruners count whole steps: {key} must be a whole "
-                f"number, but got {value}",
-                "backend",
-            )
-
-
 def _check_scheduler(spec: Spec, params: list[Param], report: _Report) -> None:
-    _check_optuna_scheduler(spec, report)
     sched = spec.scheduler
-    if sched.type == "pbt" and spec.backend.type != "ray":
-        report.add(
-            ("scheduler", "type"),
-            "pbt needs the ray backend (backend: {type: ray}): it moves checkpoints "
-            "between running trials, which Optuna's pruners cannot do",
-            "backend",
-        )
     if sched.type != "fifo" and spec.objective.is_multi:
         report.add(
             ("scheduler", "type"),
@@ -362,53 +333,32 @@ def _check_scheduler(spec: Spec, params: list[Param], report: _Report) -> None:
                 )
 
 
-def mask_url(url: str) -> str:
-    """``scheme://user:***@host/...``: never show a password."""
-    return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)
-
-
-def _inline_password(url: str) -> bool:
-    try:
-        password = urlsplit(url).password
-    except ValueError:
-        return False
-    return password is not None and password != "" and not password.startswith("${")
-
-
 def _check_storage(spec: Spec, report: _Report) -> None:
     if spec.storage_is_url:
         scheme = spec.storage.split("://", 1)[0]
-        if spec.backend.type != "optuna":
-            report.add(
-                ("storage",),
-                "a database URL is a storage for the optuna backend; the "
-                "ray backend takes a directory",
-                "storage",
-            )
-        elif scheme not in RDB_SCHEMES:
+        if scheme not in RDB_SCHEMES:
             report.add(
                 ("storage",),
                 f"unsupported storage scheme {scheme!r}; use a directory "
                 f"or one of {', '.join(RDB_SCHEMES)}",
                 "storage",
             )
-        if _inline_password(spec.storage):
+        secret = inline_secret(spec.storage)
+        if secret:
             report.add(
                 ("storage",),
-                f"the URL {mask_url(spec.storage)} has an inline password; "
+                f"the URL {mask_url(spec.storage)} has an inline {secret}; "
                 "write it as ${oc.env:PGPASSWORD} so it stays out of files",
                 "secret",
             )
     elif "\x00" in spec.storage or not spec.storage.strip():
         report.add(("storage",), "storage must be a directory path or a database URL")
     mlflow = spec.tracking.mlflow if spec.tracking else None
-    if mlflow is not None and _inline_password(mlflow.tracking_uri):
+    secret = inline_secret(mlflow.tracking_uri) if mlflow is not None else None
+    if mlflow is not None and secret:
         report.add(
             ("tracking", "mlflow", "tracking_uri"),
-            f"the URL {mask_url(mlflow.tracking_uri)} has an inline password; write it "
+            f"the URL {mask_url(mlflow.tracking_uri)} has an inline {secret}; write it "
             "as ${oc.env:MLFLOW_TRACKING_PASSWORD}",
             "secret",
         )
-
-
-_ = Location  # re-exported for type checkers of callers

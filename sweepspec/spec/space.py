@@ -277,6 +277,26 @@ class Param:
                 return key  # type: ignore[return-value]
         return "fixed"
 
+    @property
+    def size(self) -> int | None:
+        """How many values the parameter can take: the choices of a ``choice``/``grid``, the
+        steps of an ``int`` or of a ``uniform`` with ``step``; None when it is continuous
+        (and 1 for a fixed value). Computed, never enumerated."""
+        node = self.node
+        if isinstance(node, ChoiceDist):
+            return len(node.choice)
+        if isinstance(node, GridDist):
+            return len(node.grid)
+        if isinstance(node, IntDist):
+            return (node.int[1] - node.int[0]) // (node.step or 1) + 1
+        if isinstance(node, UniformDist):
+            if not node.step:
+                return None
+            return int((node.uniform[1] - node.uniform[0]) / node.step + 1e-9) + 1
+        if isinstance(node, LogUniformDist):
+            return None
+        return 1
+
 
 def flatten_space(space: Mapping[str, Any], prefix: str = "") -> Iterator[Param]:
     """Every leaf of ``space`` in file order, with its dotted path."""

@@ -1,0 +1,103 @@
+"""Compile a Spec into an Optuna plan: the search plan (the same on every backend), the pruner
+that stands for the spec's scheduler, and the per-trial stops. Pure: builds plain data and
+imports neither Optuna nor anything of the run layer."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from sweepspec.search.plan import SearchPlan, compile_search
+from sweepspec.search.stops import StopRule, stop_rule
+from sweepspec.spec.root import Spec
+from sweepspec.spec.scheduler import AshaScheduler, HyperbandScheduler, MedianScheduler
+
+__all__ = ["OptunaPlan", "compile_optuna", "describe_optuna"]
+
+
+@dataclass(frozen=True)
+class OptunaPlan:
+    """Everything the Optuna backend's runner needs, as plain data."""
+
+    search: SearchPlan
+    study_name: str
+    #: ``optuna.pruners`` class name and its keyword arguments
+    pruner: str
+    pruner_kwargs: dict[str, Any]
+    #: the scheduler's ``max_t`` (a trial that reaches it is stopped as COMPLETE), if any
+    max_t: int | None
+    time_attr: str
+    stop: StopRule
+
+    @property
+    def total_trials(self) -> int:
+        return self.search.total_trials
+
+    @property
+    def pruning(self) -> bool:
+        """Whether the pruner looks at reports (it ranks one metric)."""
+        return self.pruner != "NopPruner" and len(self.search.metric_names) == 1
+
+
+def _pruner(spec: Spec) -> tuple[str, dict[str, Any], int | None]:
+    """The spec's scheduler as an Optuna pruner: ``(class name, kwargs, max_t)``."""
+    sched = spec.scheduler
+    if isinstance(sched, AshaScheduler):
+        return (
+            "SuccessiveHalvingPruner",
+            {
+                "min_resource": sched.grace_period,
+                "reduction_factor": max(2, round(sched.reduction_factor)),
+                "min_early_stopping_rate": 0,
+            },
+            sched.max_t,
+        )
+    if isinstance(sched, HyperbandScheduler):
+        return (
+            "HyperbandPruner",
+            {
+                "min_resource": 1,
+                "max_resource": sched.max_t,
+                "reduction_factor": max(2, round(sched.reduction_factor)),
+            },
+            sched.max_t,
+        )
+    if isinstance(sched, MedianScheduler):
+        return (
+            "MedianPruner",
+            {
+                "n_startup_trials": sched.min_samples_required,
+                "n_warmup_steps": math.ceil(sched.grace_period),
+            },
+            None,
+        )
+    return "NopPruner", {}, None
+
+
+def compile_optuna(spec: Spec, study_name: str | None = None) -> OptunaPlan:
+    """The Optuna plan for ``spec`` (pure)."""
+    pruner, pruner_kwargs, max_t = _pruner(spec)
+    return OptunaPlan(
+        search=compile_search(spec),
+        study_name=study_name or spec.run_name,
+        pruner=pruner,
+        pruner_kwargs=pruner_kwargs,
+        max_t=max_t,
+        time_attr=spec.scheduler.time_attr,
+        stop=stop_rule(spec),
+    )
+
+
+def describe_optuna(plan: OptunaPlan, concurrency: str) -> list[str]:
+    """What ``plan`` runs, for ``sweepspec plan`` (``concurrency``: the trials at once here)."""
+    s = plan.search
+    kwargs = "".join(f", {k}={v!r}" for k, v in s.sampler_kwargs.items())
+    pruner_args = ", ".join(f"{k}={v!r}" for k, v in plan.pruner_kwargs.items())
+    return [
+        f"optuna study {plan.study_name!r}, directions {s.directions}",
+        f"sampler optuna.samplers.{s.sampler}(seed={s.seed}{kwargs})",
+        f"pruner optuna.pruners.{plan.pruner}({pruner_args})",
+        f"{len(s.suggest)} sampled parameter(s), {len(s.grid_points) or 1} grid point(s)",
+        f"{plan.total_trials} trials, {concurrency}",
+    ]

@@ -1,0 +1,73 @@
+"""The answer to each ``trial.report`` on the Optuna backend: continue, prune (the pruner says
+so) or stop (a ``stop.trial`` threshold or the scheduler's ``max_t`` is reached)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+from sweepspec.backends.optuna_backend.compile import OptunaPlan
+from sweepspec.records import is_finite_number
+
+if TYPE_CHECKING:
+    import optuna
+
+__all__ = ["Answer", "Reports", "progress_step"]
+
+Answer = Literal["continue", "prune", "stop"]
+
+
+def progress_step(
+    time_attr: str, iterations: int, elapsed: float, metrics: Mapping[str, Any]
+) -> int:
+    """The trial's progress in ``time_attr`` units (an int, as pruners count steps)."""
+    if time_attr == "training_iteration":
+        return iterations
+    if time_attr == "time_total_s":
+        return int(elapsed)
+    value = metrics.get(time_attr)
+    return int(value) if isinstance(value, int | float) and math.isfinite(value) else iterations
+
+
+@dataclass
+class Reports:
+    """Decides each report's answer and tells the pruner (once a step: a repeated step is
+    not shown to it again)."""
+
+    plan: OptunaPlan
+    last_step: dict[int, int] = field(default_factory=dict)
+
+    @property
+    def answers_needed(self) -> bool:
+        """Whether any report can be answered otherwise than ``continue``: a pruner that sees
+        the metric, a ``stop.trial`` threshold or a ``max_t``. If not, trials report without
+        waiting for an answer (a round trip to the driver an epoch, saved)."""
+        return self.plan.pruning or bool(self.plan.stop.thresholds) or self.plan.max_t is not None
+
+    def decide(
+        self,
+        trial: optuna.Trial,
+        iterations: int,
+        elapsed: float,
+        metrics: Mapping[str, Any],
+        new: Mapping[str, Any],
+    ) -> Answer:
+        """Tell the pruner about a report (``new``: what it holds; ``metrics``: the trial's
+        values so far) and answer it."""
+        plan = self.plan
+        step = progress_step(plan.time_attr, iterations, elapsed, metrics)
+        values = {**metrics, "training_iteration": iterations, "time_total_s": elapsed}
+        if plan.stop.reached(values):
+            return "stop"
+        if plan.max_t is not None and step >= plan.max_t:
+            return "stop"
+        if not plan.pruning:
+            return "continue"
+        value = new.get(plan.search.metric_names[0])
+        if not is_finite_number(value) or step <= self.last_step.get(trial.number, -1):
+            return "continue"  # NaN or a repeated step is never shown to the pruner
+        self.last_step[trial.number] = step
+        trial.report(float(value), step)
+        return "prune" if trial.should_prune() else "continue"

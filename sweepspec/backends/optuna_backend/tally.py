@@ -1,0 +1,85 @@
+"""Exactly-once accounting over Optuna trials: fold a study's trials into the run's ledger.
+
+One *logical* trial may take several Optuna trials: a retry after an exception, a re-run
+after its process was killed. Each Optuna trial carries user attributes:
+
+- ``logical``: the logical id (the number of its first attempt), ``attempt``: 0, 1, ...
+- ``final``: on a FAIL that ends the logical trial (retries exhausted, timeout, NaN)
+- ``rejected``: a sample that broke a constraint (told to the searcher, never run)
+- ``warm``: a trial copied from an old run by ``--warm-start`` (never counted)
+- ``owner``: ``host:lease-id`` of the process running it; ``requeue_of``: the attempt it
+  replaces after that process died.
+- ``heartbeat`` (``time.time()``, restamped every few seconds) and ``lease_dir`` (where the
+  owner's lease lives): RDB storages only, for liveness across machines and run directories.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from sweepspec.records import TERMINAL, TrialRecord
+from sweepspec.run.ledger import Ledger
+
+if TYPE_CHECKING:
+    from optuna.trial import FrozenTrial
+
+__all__ = ["tally"]
+
+Decode = Callable[[Mapping[str, Any]], dict[str, Any]]
+
+
+def _record_for(t: FrozenTrial, decode: Decode) -> TrialRecord:
+    attrs = t.user_attrs
+    return TrialRecord(
+        trial_id=str(attrs.get("logical", t.number)),
+        state="RUNNING",
+        metrics=dict(attrs.get("metrics") or {}),
+        params=decode(t.params),
+        config=attrs.get("config") or {},
+        iterations=int(attrs.get("iterations", 0)),
+        duration_s=attrs.get("duration_s"),
+        attempts=int(attrs.get("attempt", 0)) + 1,
+        error=attrs.get("error"),
+    )
+
+
+def tally(trials: Iterable[FrozenTrial], decode: Decode = dict) -> Ledger:
+    """Fold Optuna trials (in number order) into logical trials."""
+    ledger = Ledger()
+    for t in sorted(trials, key=lambda t: t.number):
+        attrs = t.user_attrs
+        if attrs.get("warm"):
+            continue
+        if attrs.get("rejected"):
+            ledger.rejected += 1
+            continue
+        if "requeue_of" in attrs:
+            ledger.requeued.add(int(attrs["requeue_of"]))
+        state = t.state.name
+        if state == "FAIL" and "logical" not in attrs:
+            continue  # asked, never started (its driver died first): its re-queue stands in
+        logical = str(attrs.get("logical", t.number))
+        if state == "WAITING" and "logical" not in attrs:
+            ledger.in_flight.add(f"waiting-{t.number}")  # try_first / grid point, not yet run
+            continue
+        previous = ledger.records.get(logical)
+        if previous is not None and previous.state in TERMINAL:
+            continue  # a terminal attempt is final: later duplicates (there should be none) lose
+        record = _record_for(t, decode)
+        if state == "COMPLETE":
+            record.state = "COMPLETE"
+        elif state == "PRUNED":
+            record.state = "PRUNED"
+        elif state == "FAIL" and attrs.get("final"):
+            record.state = "FAILED"
+        else:  # running or waiting, or a FAIL being retried or re-run: its next attempt follows
+            record.state = "RUNNING"
+        if previous is not None and record.duration_s is None:
+            record.duration_s = previous.duration_s
+        ledger.records[logical] = record
+        if record.state == "RUNNING":
+            ledger.in_flight.add(logical)
+        else:
+            ledger.in_flight.discard(logical)
+    return ledger

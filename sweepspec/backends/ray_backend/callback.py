@@ -1,0 +1,252 @@
+"""The Ray driver's callback: writes ``ledger.jsonl`` (exactly once per trial), keeps the
+results files and MLflow current, drives the progress display and tells the stopper about
+failures. Driver side only: imports Ray Tune."""
+
+from __future__ import annotations
+
+import os
+import signal
+import statistics
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from ray.tune import Callback
+
+from sweepspec.backends.ray_backend.compile import RayPlan
+from sweepspec.backends.ray_backend.ledger_file import LedgerFile, record_from
+from sweepspec.backends.ray_backend.stopper import SpecStopper, stopped_state
+from sweepspec.backends.ray_backend.trainable import FAILED_KEY, ITERATIONS_KEY, TrialFailed
+from sweepspec.records import TrialRecord, json_metrics
+from sweepspec.run.ledger import Ledger
+from sweepspec.run.session import ProgressSink
+from sweepspec.search.params import active_values
+
+__all__ = ["SweepCallback"]
+
+SHORT_TRIAL_S = 2.0
+SHORT_TRIAL_AFTER = 4
+
+
+class SweepCallback(Callback):
+    """Writes ``ledger.jsonl`` (exactly once per trial), drives the progress display and
+    tells the stopper about failures. Runs in the driver."""
+
+    def __init__(
+        self,
+        plan: RayPlan,
+        ledger_file: LedgerFile,
+        stopper: SpecStopper,
+        progress: ProgressSink | None,
+        elapsed_before: float,
+    ) -> None:
+        self.plan = plan
+        self.file = ledger_file
+        self.stopper = stopper
+        self.progress = progress
+        self.elapsed_before = elapsed_before
+        self.started_at = time.monotonic()
+        self.ledger = ledger_file.ledger()
+        self.ended = set(ledger_file.ends())
+        self.started = {e["ray_id"] for e in ledger_file.events()}
+        self.ids = {
+            e["ray_id"]: str(e.get("trial_id", e["ray_id"]))
+            for e in ledger_file.events()
+            if e.get("event") != "drop"  # a dropped trial keeps its id (the ledger does too)
+        }
+        self.stopped: dict[str, dict[str, Any]] = {}
+        self.metrics: dict[str, dict[str, Any]] = {}
+        self.recoveries: dict[str, int] = {}
+        self.durations: list[float] = []
+        self.warned = False
+        self.last_update = 0.0
+        self.interrupted = False
+        #: called with the ledger after each trial's end (results files, MLflow); never pickled
+        self.on_record: Callable[[Ledger], None] | None = None
+
+    def __getstate__(self) -> dict[str, Any]:  # saved in tuner.pkl: no live objects
+        state = dict(self.__dict__)
+        state["progress"] = None
+        state["on_record"] = None
+        return state
+
+    # -- helpers --
+
+    def _tid(self, trial: Any) -> str:
+        if trial.trial_id in self.ids:
+            return self.ids[trial.trial_id]
+        head = str(getattr(trial, "experiment_tag", "") or "").split("_", 1)[0]
+        tid = str(int(head) - 1) if head.isdigit() else trial.trial_id
+        if tid in self.ids.values():  # after a resume that kept trials Ray did not know
+            tid = str(1 + max((int(v) for v in self.ids.values() if v.isdigit()), default=-1))
+        self.ids[trial.trial_id] = tid
+        return tid
+
+    def _params(self, trial: Any) -> dict[str, Any]:
+        values = active_values(self.plan.space, trial.config)
+        return {p.path: values[p.path] for p in self.plan.space.sampled if p.path in values}
+
+    def _user_metrics(self, result: dict[str, Any]) -> dict[str, Any]:
+        from ray.tune.result import AUTO_RESULT_KEYS
+
+        skip = {
+            *AUTO_RESULT_KEYS,
+            "done",
+            "trial_id",
+            "experiment_tag",
+            "should_checkpoint",
+            "__duplicate__",
+            ITERATIONS_KEY,
+        }
+        return json_metrics(
+            {k: v for k, v in result.items() if k not in skip and not k.startswith("sweepspec_")}
+        )
+
+    def _end(self, trial: Any, state: str, error: str | None) -> None:
+        if trial.trial_id in self.ended:
+            return
+        self.ended.add(trial.trial_id)
+        result = dict(trial.last_result or {})
+        metrics = self.metrics.pop(trial.trial_id, None) or self._user_metrics(result)
+        values = active_values(self.plan.space, trial.config)
+        duration = result.get("time_total_s")
+        item = {
+            "event": "end",
+            "ray_id": trial.trial_id,
+            "trial_id": self._tid(trial),
+            "state": state,
+            "metrics": metrics,
+            "params": self._params(trial),
+            "config": self.plan.space.build_config(values),
+            "iterations": int(result.get(ITERATIONS_KEY, result.get("training_iteration", 0)) or 0),
+            "duration_s": round(float(duration), 3) if duration is not None else None,
+            "attempts": 1 + self.recoveries.get(trial.trial_id, 0),
+            "error": error,
+        }
+        self.file.append(item, sync=True)
+        tid = item["trial_id"]
+        self.ledger.records[tid] = record_from(item, tid)
+        self.ledger.in_flight.discard(tid)
+        if state == "FAILED":
+            self.stopper.note_failure()
+        elif duration is not None:
+            self.durations.append(float(duration))
+            self._maybe_warn_short()
+        if self.progress is not None:
+            self.progress.trial_done(tid, state, metrics, error)
+        if self.on_record is not None:
+            self.on_record(self.ledger)
+
+    def _maybe_warn_short(self) -> None:
+        if self.warned or len(self.durations) < SHORT_TRIAL_AFTER:
+            return
+        self.warned = True
+        median = statistics.median(self.durations)
+        if median < SHORT_TRIAL_S:
+            print(
+                f"warning: trials take {median:.2f} s (median); Ray's per-trial overhead "
+                "and start-up dominate trials this short; backend: {type: optuna} runs "
+                "them faster",
+                file=sys.stderr,
+                flush=True,
+            )
+
+    # -- Ray hooks --
+
+    def on_trial_start(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
+        if trial.trial_id in self.started:
+            return
+        self.started.add(trial.trial_id)
+        tid = self._tid(trial)
+        params = self._params(trial)
+        self.file.append(
+            {"event": "start", "ray_id": trial.trial_id, "trial_id": tid, "params": params},
+            sync=False,
+        )
+        if tid not in self.ledger.records:
+            self.ledger.records[tid] = TrialRecord(tid, "RUNNING", params=params)
+            self.ledger.in_flight.add(tid)
+
+    def on_trial_result(
+        self, iteration: int, trials: list[Any], trial: Any, result: dict[str, Any], **info: Any
+    ) -> None:
+        if result.get("done"):
+            self.stopped[trial.trial_id] = dict(result)
+        if FAILED_KEY not in result:
+            self.metrics[trial.trial_id] = self._user_metrics(result)
+
+    def on_trial_recover(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
+        self.recoveries[trial.trial_id] = self.recoveries.get(trial.trial_id, 0) + 1
+
+    def on_trial_complete(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
+        stopped = self.stopped.pop(trial.trial_id, None)
+        if stopped is not None and FAILED_KEY in stopped:
+            self._end(trial, "FAILED", str(stopped[FAILED_KEY]))
+            return
+        if stopped is not None:  # Ray stopped it at a result: a rule, max_t or the scheduler
+            state = stopped_state(self.plan, stopped)
+        elif (trial.last_result or {}).get("done"):
+            state = "COMPLETE"  # the objective returned
+        else:  # the scheduler ended it while paused or pending (HyperBand)
+            state = stopped_state(self.plan, trial.last_result or {})
+        # (trials cut off by the end of the sweep, time budget or target, never get here:
+        # they stay unfinished, and a later run with a larger budget resumes them)
+        self._end(trial, state, None)
+
+    def on_trial_error(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
+        self.stopped.pop(trial.trial_id, None)
+        self._end(trial, "FAILED", _trial_error(trial))
+
+    def setup(self, **info: Any) -> None:  # type: ignore[override]
+        """Notice Ctrl-C: Ray's own SIGINT handler (installed just before this) stops the
+        experiment gracefully and returns from ``fit()`` as if it had ended."""
+        self.interrupted = False
+        if threading.current_thread() is not threading.main_thread():
+            return
+        previous = signal.getsignal(signal.SIGINT)
+        if not callable(previous):
+            return
+
+        def handler(signum: int, frame: Any) -> None:
+            self.interrupted = True
+            previous(signum, frame)
+
+        signal.signal(signal.SIGINT, handler)
+
+    def on_step_end(self, iteration: int, trials: list[Any], **info: Any) -> None:
+        if self.progress is None or time.monotonic() - self.last_update < 0.25:
+            return
+        self.last_update = time.monotonic()
+        running = sum(1 for t in trials if t.status == "RUNNING")
+        self.progress.update(self.ledger, self.elapsed(), running)
+
+    def elapsed(self) -> float:
+        return self.elapsed_before + time.monotonic() - self.started_at
+
+
+def _trial_error(trial: Any) -> str:
+    """The short message of a trial's last error (our TrialFailed, or Ray's own)."""
+    path = getattr(trial, "pickled_error_file", None)
+    if path and os.path.exists(path):
+        try:
+            from ray import cloudpickle
+
+            with open(path, "rb") as fh:
+                exc = cloudpickle.load(fh)
+            cause = getattr(exc, "cause", None)
+            if isinstance(cause, TrialFailed):
+                return cause.message
+            if cause is not None:
+                return f"{type(cause).__name__}: {cause}"[:500]
+            return str(exc).strip().splitlines()[-1][:500]
+        except Exception:  # a damaged or foreign pickle: fall back to the text file
+            pass
+    path = getattr(trial, "error_file", None)
+    if path and os.path.exists(path):
+        lines = [x for x in Path(path).read_text(errors="replace").splitlines() if x.strip()]
+        if lines:
+            return lines[-1][:500]
+    return "the trial failed (no error message recorded)"

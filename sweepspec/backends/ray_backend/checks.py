@@ -1,0 +1,22 @@
+"""What the Ray backend cannot do, as validate-time errors. Light: imports nothing of Ray."""
+
+from __future__ import annotations
+
+from sweepspec.errors import Finding
+from sweepspec.spec.root import Spec
+
+__all__ = ["check"]
+
+
+def check(spec: Spec) -> list[Finding]:
+    found: list[Finding] = []
+    if spec.storage_is_url:
+        found.append(
+            Finding(
+                ("storage",),
+                "a database URL is a storage for the optuna backend; the "
+                "ray backend takes a directory",
+                "storage",
+            )
+        )
+    return found

@@ -1,0 +1,490 @@
+"""Run a sweep on Ray Tune (``backend: {type: ray}``): locally or on a Ray cluster.
+
+The run directory is the Optuna backend's (``spec.yaml``, ``meta.json``, ``trials.csv``,
+``best.yaml``, ``summary.json``, ``trials/<id>/``) plus:
+
+- ``tune/``: the Ray experiment (``RunConfig(storage_path=<run dir>, name="tune")``); a re-run
+  of the same spec restores it with ``Tuner.restore`` and goes on;
+- ``ledger.jsonl``: the exactly-once record of trials, appended by a driver-side Ray callback
+  when a trial starts and ends. Ray snapshots its experiment state every few seconds and
+  after every step in which a trial saved a checkpoint (``schedulers.SnapshotOnCheckpoint``),
+  so the last snapshot names each trial's newest checkpoint. On resume, :func:`reconcile`
+  squares the ledger with the snapshot:
+
+  - a trial the snapshot knows that ended after it is run again by Ray, recognised by its
+    trial id: its trainable returns the recorded result without running the objective, it is
+    never recorded twice, and the searcher is told that result again;
+  - a trial the snapshot does not know that had ended is kept: it counts against the budget
+    and is told to the searcher (``SpecSearch.adopt``), which does not run a replayed
+    proposal of its config again;
+  - a trial the snapshot does not know that was running is dropped and started over.
+
+Trial ids in ``trials.csv`` are the order in which trials were created (0, 1, ...), as on
+the Optuna backend (a dropped trial's id is not reused); ``trials/<ray trial id>/`` holds a
+trial's ``log.txt`` and error files.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import shutil
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sweepspec.backends.ray_backend.compile import RayPlan, compile_ray
+from sweepspec.backends.ray_backend.env import set_ray_env
+from sweepspec.backends.ray_backend.ledger_file import LedgerFile
+from sweepspec.errors import Problem, SweepspecError
+from sweepspec.run.rundir import EXPERIMENT_NAME, RunDir
+from sweepspec.run.session import ProgressSink, RunOptions, RunOutcome, Session
+from sweepspec.spec.read import LoadedSpec
+from sweepspec.spec.root import Spec
+
+if TYPE_CHECKING:
+    from sweepspec.backends.ray_backend.callback import SweepCallback
+    from sweepspec.backends.ray_backend.search import SpecSearch
+    from sweepspec.backends.ray_backend.stopper import SpecStopper
+
+__all__ = ["check_resources", "reconcile", "run_ray"]
+
+log = logging.getLogger("sweepspec")
+
+
+def _skip_callback_telemetry() -> None:
+    """With usage stats off, skip Ray's count of the callbacks passed to a run: it imports the
+    MLflow, W&B, Comet and Aim integrations only to name their classes (1.4 s when mlflow is
+    installed) and records a tag that is never sent."""
+    if os.environ.get("RAY_USAGE_STATS_ENABLED") != "0":
+        return
+    from ray.air._internal import usage
+
+    if callable(getattr(usage, "tag_callbacks", None)):
+        usage.tag_callbacks = lambda callbacks: False
+
+
+# -- connecting -------------------------------------------------------------------------
+
+
+def _connect(spec: Spec) -> bool:
+    """Start or join Ray; True when this call started it (and must shut it down)."""
+    import ray
+
+    if ray.is_initialized():
+        return False
+    address = getattr(spec.backend, "address", None)
+    dashboard = bool(getattr(spec.backend, "dashboard", False))
+    try:
+        if address in (None, "local"):
+            # Ray runs its workers at nice 15 by default (polite on a cluster's spare machines);
+            # here, as on the optuna backend, trials get the same priority as other work
+            os.environ.setdefault("RAY_worker_niceness", "0")
+            ray.init(
+                address="local",
+                num_cpus=len(os.sched_getaffinity(0)),
+                include_dashboard=dashboard,
+                log_to_driver=False,
+                logging_level=logging.ERROR,
+            )
+        else:
+            ray.init(address=address, log_to_driver=False, logging_level=logging.ERROR)
+    except Exception as exc:  # ConnectionError, RuntimeError, ValueError, ... from Ray
+        where = (
+            "start a local Ray"
+            if address in (None, "local")
+            else f"connect to the Ray cluster at {address}"
+        )
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
+        raise SweepspecError(
+            Problem(f"cannot {where}: {first}", "backend.address", code="ray")
+        ) from None
+    return True
+
+
+def _nodes() -> list[dict[str, float]]:
+    import ray
+
+    nodes: list[dict[str, Any]] = ray.nodes()  # type: ignore[no-untyped-call]
+    return [dict(n.get("Resources") or {}) for n in nodes if n.get("Alive")]
+
+
+def check_resources(plan: RayPlan, nodes: list[dict[str, float]]) -> int:
+    """Trials that fit at once on ``nodes``; an error if one trial fits on no node."""
+    eps = 1e-9
+    per_node = []
+    for res in nodes:
+        n = int(res.get("CPU", 0.0) / plan.cpu + eps)
+        if plan.gpu:
+            n = min(n, int(res.get("GPU", 0.0) / plan.gpu + eps))
+        per_node.append(n)
+    if not any(per_node):
+        largest = max(nodes, key=lambda r: (r.get("GPU", 0.0), r.get("CPU", 0.0)), default={})
+        need = f"{plan.cpu:g} CPU" + (f" and {plan.gpu:g} GPU" if plan.gpu else "")
+        have = (
+            f"{largest.get('CPU', 0.0):g} CPU and {largest.get('GPU', 0.0):g} GPU"
+            if largest
+            else "no live node"
+        )
+        raise SweepspecError(
+            Problem(
+                f"each trial needs {need}, but no node of the Ray cluster has that much "
+                f"(the largest has {have})",
+                "resources.per_trial",
+                code="resources",
+            )
+        )
+    return sum(per_node)
+
+
+# -- building the tuner -----------------------------------------------------------------
+
+
+def _trainable(loaded: LoadedSpec, plan: RayPlan, rundir: RunDir) -> Any:
+    from ray import tune
+
+    from sweepspec.backends.ray_backend.trainable import TrialContext, sweepspec_trainable
+
+    ctx = TrialContext(
+        target=loaded.spec.objective.function,
+        base_dir=str(loaded.base_dir.absolute()),
+        plan=plan,
+        rundir=str(rundir.path),
+        cwd=os.getcwd(),
+        sys_path=tuple(p if p else os.getcwd() for p in sys.path),
+    )
+    return tune.with_resources(tune.with_parameters(sweepspec_trainable, ctx=ctx), plan.resources)
+
+
+def _configs(
+    plan: RayPlan,
+    *,
+    searcher: SpecSearch,
+    stopper: SpecStopper,
+    callback: SweepCallback,
+    concurrency: int | None,
+    budget: float | None,
+    rundir: RunDir,
+) -> tuple[Any, Any]:
+    from ray import tune
+
+    from sweepspec.backends.ray_backend.schedulers import build_scheduler
+    from sweepspec.backends.ray_backend.search import SpecSearchGenerator
+
+    single = plan.single_metric is not None
+    mode: Any = plan.mode if single else None
+    tune_config = tune.TuneConfig(
+        metric=plan.single_metric,
+        mode=mode,
+        search_alg=SpecSearchGenerator(searcher, plan.num_samples, concurrency),
+        scheduler=build_scheduler(plan),
+        num_samples=plan.num_samples,
+        max_concurrent_trials=None,  # the generator's own ConcurrencyLimiter (changeable)
+        time_budget_s=budget,
+        reuse_actors=True,
+    )
+    run_config = tune.RunConfig(
+        name=EXPERIMENT_NAME,
+        storage_path=str(rundir.path),
+        verbose=0,
+        stop=stopper,
+        callbacks=[callback],
+        failure_config=tune.FailureConfig(max_failures=plan.max_failures),
+        checkpoint_config=tune.CheckpointConfig(num_to_keep=plan.keep_checkpoints),
+    )
+    return tune_config, run_config
+
+
+def _restore(
+    path: Path,
+    trainable: Any,
+    ledger_file: LedgerFile,
+    *,
+    callback_factory: Callable[[SpecStopper], SweepCallback],
+    num_samples: int,
+    concurrency: int | None,
+    budget: float | None,
+) -> Any | None:
+    """``Tuner.restore`` of the experiment at ``path``, with this session's callback and
+    budget (``num_samples``, time budget, concurrency: Ray would restore the old ones); None
+    when its state is damaged and no trial has finished (start over)."""
+    import pickle
+
+    from ray import tune
+
+    try:
+        tuner = tune.Tuner.restore(
+            str(path),
+            trainable,
+            param_space={},
+            resume_unfinished=True,
+            resume_errored=False,
+            restart_errored=False,
+        )
+    except (
+        EOFError,
+        pickle.UnpicklingError,
+        ValueError,
+        TypeError,
+        AttributeError,
+        ImportError,
+    ) as exc:
+        finished = ledger_file.ledger().finished
+        if finished == 0:
+            aside = path.with_name(f"{path.name}.damaged-{time.strftime('%Y%m%d-%H%M%S')}")
+            shutil.move(str(path), str(aside))
+            started = ledger_file.path  # only starts of trials that start over
+            if started.exists():
+                shutil.move(str(started), str(aside / started.name))
+            print(
+                f"the Ray experiment state was damaged ({type(exc).__name__}); no trial had "
+                f"finished, so the sweep starts over (old state kept in {aside})",
+                file=sys.stderr,
+                flush=True,
+            )
+            return None
+        raise SweepspecError(
+            Problem(
+                f"the Ray experiment state in {path} is damaged ({type(exc).__name__}: "
+                f"{str(exc)[:200]}) and {finished} trial(s) had finished. Run with "
+                "--fresh to start over (the old run is kept aside), or --warm-start to start a "
+                "new run whose searcher first learns from the finished trials",
+                code="ray-state",
+            )
+        ) from None
+    inner = getattr(tuner, "_local_tuner", None)
+    if inner is None:  # Ray Client: the restored callbacks and budget are used as saved
+        return tuner
+    adopted = reconcile(path, ledger_file)
+    run_config = inner._run_config
+    stopper = run_config.stop
+    run_config.callbacks = [callback_factory(stopper)]
+    inner._tune_config.time_budget_s = budget
+    search_alg = inner._tune_config.search_alg
+    if hasattr(search_alg, "override"):
+        search_alg.override(num_samples - len(adopted), concurrency)
+        search_alg.adopt(adopted)
+    return tuner
+
+
+def reconcile(path: Path, ledger_file: LedgerFile) -> list[dict[str, Any]]:
+    """Square ``ledger.jsonl`` with Ray's last experiment snapshot before a restore.
+
+    Ray saves its state every few seconds (and after each checkpoint), not after every trial
+    it adds, so a killed driver leaves trials that the snapshot does not know:
+
+    * those that had ended are in the ledger. They are kept: the returned end events are
+      counted against ``num_samples`` and told to the searcher (it never saw them), and
+      none is run again;
+    * those that were running get a ``drop`` event and are started over as new trials.
+
+    The trials the snapshot knows need nothing: Ray resumes them, and one that had ended
+    returns its recorded result without running (``ray_trainable``).
+    """
+    known = _snapshot_trial_ids(path)
+    if known is None:
+        return []
+    events = ledger_file.events()
+    ends = ledger_file.ends()
+    adopted = [e for ray_id, e in ends.items() if ray_id not in known]
+    settled = known | ends.keys() | {e["ray_id"] for e in events if e.get("event") == "drop"}
+    lost = [e["ray_id"] for e in events if e.get("event") == "start" and e["ray_id"] not in settled]
+    for ray_id in lost:
+        ledger_file.append({"event": "drop", "ray_id": ray_id}, sync=True)
+    if adopted or lost:
+        print(
+            f"resume: {len(adopted)} trial(s) ended after Ray's last snapshot and are kept "
+            f"from ledger.jsonl; {len(lost)} trial(s) that were running then start over",
+            file=sys.stderr,
+            flush=True,
+        )
+    return adopted
+
+
+def _snapshot_trial_ids(path: Path) -> set[str] | None:
+    """The Ray trial ids in the experiment state that ``Tuner.restore`` will load (the same
+    file Ray picks); None if it cannot be read (Ray then reports the damage itself)."""
+    import json
+
+    from ray.tune.execution.experiment_state import _find_newest_experiment_checkpoint
+
+    try:
+        newest = _find_newest_experiment_checkpoint(str(path))
+        if newest is None:
+            return set()
+        state = json.loads(Path(newest).read_text(encoding="utf-8"))
+        return {str(json.loads(trial)["trial_id"]) for trial, _meta in state["trial_data"]}
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _has_state(path: Path) -> bool:
+    from ray import tune
+
+    return bool(tune.Tuner.can_restore(str(path)))
+
+
+# -- running ----------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _quiet_ray_logs() -> Iterator[None]:
+    """Ray Tune logs each failed trial's traceback at ERROR; sweepspec records it in the trial
+    directory and shows one line (SWEEPSPEC_DEBUG=1 shows Ray's logs)."""
+    if os.environ.get("SWEEPSPEC_DEBUG") == "1":
+        yield
+        return
+    logger = logging.getLogger("ray.tune")
+    level = logger.level
+    logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
+def run_ray(
+    loaded: LoadedSpec, options: RunOptions, progress: ProgressSink | None = None
+) -> RunOutcome:
+    """Run or resume the sweep on Ray."""
+    if options.worker:
+        raise SweepspecError(
+            Problem(
+                "`sweepspec worker` joins an optuna-backend sweep; on the ray backend, add "
+                "machines to the Ray cluster instead (see docs/cluster.md)",
+                "backend.type",
+                code="usage",
+            )
+        )
+    set_ray_env()
+    spec = loaded.spec
+    session = Session.open(loaded, options, EXPERIMENT_NAME)
+    plan = compile_ray(spec)
+    ledger_file = LedgerFile(session.rundir.ledger_file)
+    reason, code = "done", 0
+    concurrency: int | None = None
+    owns_ray = False
+    try:
+        budget = plan.time_budget_s
+        if budget is not None:
+            budget -= session.elapsed_before
+        if ledger_file.ledger().finished >= plan.num_samples:
+            reason = "done"
+        elif budget is not None and budget <= 0:
+            reason = "time_budget"
+        else:
+            from sweepspec.run.objective import load_objective
+
+            load_objective(spec.objective.function, loaded.base_dir)  # its errors, before Ray
+            owns_ray = _connect(spec)
+            fits = check_resources(plan, _nodes())
+            concurrency = min(fits, plan.max_concurrent or fits)
+            reason, code = _fit(session, plan, ledger_file, progress, concurrency, budget)
+    except KeyboardInterrupt:
+        reason, code = "interrupted", 130
+    finally:
+        if owns_ray:
+            import ray
+
+            with contextlib.suppress(Exception):
+                ray.shutdown()
+        ledger = ledger_file.ledger()
+        elapsed = session.close(ledger, {"concurrency": concurrency})
+    return RunOutcome(ledger, reason, code, elapsed)
+
+
+def _fit(
+    session: Session,
+    plan: RayPlan,
+    ledger_file: LedgerFile,
+    progress: ProgressSink | None,
+    concurrency: int,
+    budget: float | None,
+) -> tuple[str, int]:
+    from ray import tune
+
+    from sweepspec.backends.ray_backend.callback import SweepCallback
+    from sweepspec.backends.ray_backend.search import SpecSearch
+    from sweepspec.backends.ray_backend.stopper import SpecStopper
+
+    _skip_callback_telemetry()
+    loaded, rundir = session.loaded, session.rundir
+    trainable = _trainable(loaded, plan, rundir)
+    path = rundir.experiment
+    ledger = ledger_file.ledger()
+    holder: dict[str, Any] = {}
+    note = {"concurrency": concurrency}
+
+    def make_callback(stopper: SpecStopper) -> SweepCallback:
+        for _ in range(ledger.failed - getattr(stopper, "failed", 0)):
+            stopper.note_failure()  # trials.max_failed counts earlier sessions' failures too
+        cb = SweepCallback(plan, ledger_file, stopper, progress, session.elapsed_before)
+        cb.on_record = lambda ledger: session.update(ledger, note, total=plan.num_samples)
+        holder["callback"], holder["stopper"] = cb, stopper
+        return cb
+
+    tuner = None
+    if _has_state(path):
+        tuner = _restore(
+            path,
+            trainable,
+            ledger_file,
+            callback_factory=make_callback,
+            num_samples=plan.num_samples,
+            concurrency=concurrency,
+            budget=budget,
+        )
+    elif ledger.finished:
+        raise SweepspecError(
+            Problem(
+                f"{ledger.finished} trial(s) of this run finished, but its Ray experiment state "
+                f"({path}) is missing. Run with --fresh to start over (the old run is kept "
+                "aside), or --warm-start to learn from the finished trials",
+                code="ray-state",
+            )
+        )
+    if tuner is None:
+        searcher = SpecSearch(plan, seed=plan.search.seed)
+        if session.old is not None:
+            from sweepspec.backends import read_old_run
+            from sweepspec.search.warm_start import warm_trials
+
+            told = warm_trials(plan.search, read_old_run(loaded, session.old))
+            copied = searcher.add_warm_trials(told)
+            print(
+                f"warm start: the searcher learns from {copied} trial(s) of the old run", flush=True
+            )
+        stopper = SpecStopper(plan)
+        callback = make_callback(stopper)
+        tune_config, run_config = _configs(
+            plan,
+            searcher=searcher,
+            stopper=stopper,
+            callback=callback,
+            concurrency=concurrency,
+            budget=budget,
+            rundir=rundir,
+        )
+        tuner = tune.Tuner(
+            trainable, param_space={}, tune_config=tune_config, run_config=run_config
+        )
+    with _quiet_ray_logs():
+        tuner.fit()
+    last_stopper: SpecStopper | None = holder.get("stopper")
+    last_callback: SweepCallback | None = holder.get("callback")
+    done = ledger_file.ledger()
+    if last_callback is not None and last_callback.interrupted:
+        return "interrupted", 130
+    if last_stopper is not None and last_stopper.reason:
+        reason = last_stopper.reason
+        return reason, 1 if reason.startswith("max_failed") else 0
+    if done.finished >= plan.num_samples:
+        return "done", 0
+    elapsed = last_callback.elapsed() if last_callback is not None else session.elapsed_before
+    if plan.time_budget_s is not None and elapsed >= plan.time_budget_s - 1.0:
+        return "time_budget", 0
+    left = plan.num_samples - done.finished
+    return (f"incomplete: Ray ended with {left} trial(s) unfinished; run again to resume them"), 1

@@ -1,1 +1,0 @@
-"""Spec -> backend plan. Compilers are pure: they build descriptions and objects, run nothing."""

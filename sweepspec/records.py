@@ -1,0 +1,103 @@
+"""Backend-neutral trial records: one logical trial (its retries folded in) as both backends
+report it, which of them is best, and what a finished trial's metrics must hold."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, TypeGuard
+
+from sweepspec.suggest import did_you_mean
+
+__all__ = [
+    "STATES",
+    "TERMINAL",
+    "TrialRecord",
+    "best_trials",
+    "final_values",
+    "is_finite_number",
+    "json_metrics",
+]
+
+STATES = ("COMPLETE", "PRUNED", "FAILED", "RUNNING")
+TERMINAL = ("COMPLETE", "PRUNED", "FAILED")
+RETURN_KEY = "__return__"  # a bare number returned by the objective
+
+
+@dataclass
+class TrialRecord:
+    """One logical trial (its retries folded in), as both backends report it."""
+
+    trial_id: str
+    state: str
+    metrics: dict[str, Any] = field(default_factory=dict)
+    params: dict[str, Any] = field(default_factory=dict)
+    config: dict[str, Any] = field(default_factory=dict)
+    iterations: int = 0
+    duration_s: float | None = None
+    attempts: int = 1
+    error: str | None = None
+
+
+def is_finite_number(value: Any) -> TypeGuard[int | float]:
+    """A finite int or float (not a bool): a value a metric may take."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def json_metrics(metrics: Mapping[str, Any]) -> dict[str, Any]:
+    """Metrics as JSON holds them: NaN and infinities as text, values of other types left out."""
+    out: dict[str, Any] = {}
+    for k, v in metrics.items():
+        if isinstance(v, float) and not math.isfinite(v):
+            out[k] = str(v)
+        elif isinstance(v, int | float | str | bool) or v is None:
+            out[k] = v
+    return out
+
+
+def final_values(metrics: dict[str, Any], names: list[str]) -> list[float] | str:
+    """The objective values of a trial that ended with ``metrics`` (the last reported values
+    updated by what it returned), or why it failed: ``missing_metric`` (with a did-you-mean
+    over what it did report) or ``nan_metric``. A bare returned number (``__return__``) is the
+    value of the single metric; ``metrics`` is updated in place to show that."""
+    if RETURN_KEY in metrics and len(names) == 1 and names[0] not in metrics:
+        metrics[names[0]] = metrics[RETURN_KEY]
+    metrics.pop(RETURN_KEY, None)
+    values = []
+    for name in names:
+        value = metrics.get(name)
+        if value is None:
+            return f"missing_metric: the trial did not report {name!r}{did_you_mean(name, metrics)}"
+        if not is_finite_number(value):
+            return f"nan_metric: {name} = {value!r} is not a finite number"
+        values.append(float(value))
+    return values
+
+
+def _dominates(a: TrialRecord, b: TrialRecord, directions: Mapping[str, str]) -> bool:
+    better = False
+    for name, mode in directions.items():
+        x, y = a.metrics[name], b.metrics[name]
+        if (x < y) if mode == "max" else (x > y):
+            return False
+        if x != y:
+            better = True
+    return better
+
+
+def best_trials(records: Iterable[TrialRecord], directions: Mapping[str, str]) -> list[TrialRecord]:
+    """The best COMPLETE trial (one metric) or the Pareto front (several). Pruned and failed
+    trials never win, and neither does a trial without every metric finite."""
+    done = [
+        r
+        for r in records
+        if r.state == "COMPLETE" and all(is_finite_number(r.metrics.get(m)) for m in directions)
+    ]
+    if not done:
+        return []
+    if len(directions) == 1:
+        ((name, mode),) = directions.items()
+        pick = max if mode == "max" else min
+        return [pick(done, key=lambda r: r.metrics[name])]
+    return [r for r in done if not any(_dominates(o, r, directions) for o in done if o is not r)]

@@ -1,0 +1,153 @@
+"""What every backend does around its own loop: open the run directory (create it and freeze
+the spec, or check that the spec still matches it; ``--fresh`` and ``--warm-start`` move the
+old run aside), keep the run time, write the results files and log to MLflow while the sweep
+runs and once at its end."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from sweepspec.errors import Problem, SweepspecError
+from sweepspec.records import TrialRecord
+from sweepspec.run.ledger import Ledger, records_in_order
+from sweepspec.run.results import write_run_results
+from sweepspec.run.rundir import RunDir, changed_sections, fingerprint
+from sweepspec.run.tracking import MlflowSync, check_tracking, tracker_for
+from sweepspec.spec.read import LoadedSpec
+
+__all__ = [
+    "ProgressSink",
+    "RunOptions",
+    "RunOutcome",
+    "Session",
+    "changed_spec_error",
+    "open_rundir",
+]
+
+RESULTS_EVERY_S = 5.0
+
+
+class ProgressSink(Protocol):
+    """What a backend tells about a run as it goes (:class:`sweepspec.run.progress.Progress`)."""
+
+    def update(self, ledger: Ledger, elapsed: float, running: int) -> None: ...
+
+    def trial_done(
+        self, trial_id: str, state: str, metrics: Mapping[str, Any], error: str | None
+    ) -> None: ...
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """How ``sweepspec run`` (or ``worker``) was asked to run a spec."""
+
+    fresh: bool = False  # start over; the old run is kept aside
+    warm_start: bool = False  # a new run whose searcher first learns from the old run's trials
+    worker: bool = False  # join a sweep that ``run`` started (shared database storage)
+
+
+@dataclass
+class RunOutcome:
+    """How a run ended."""
+
+    ledger: Ledger
+    reason: str
+    exit_code: int = 0
+    elapsed_s: float = 0.0
+
+
+def changed_spec_error(sections: list[str]) -> SweepspecError:
+    return SweepspecError(
+        Problem(
+            f"the spec changed since this run was created ({', '.join(sections)}); its old results "
+            "would be meaningless. Run with --fresh to start over (the old run is kept aside) or "
+            "--warm-start to start a new run that first learns from the old trials",
+            code="spec-changed",
+        )
+    )
+
+
+def open_rundir(loaded: LoadedSpec, *, fresh: bool, warm_start: bool) -> tuple[RunDir, Path | None]:
+    """The spec's run directory, and where the old run went when ``fresh``/``warm_start`` moved
+    it aside; an error when the run exists and the spec changed in a way that matters."""
+    rundir = RunDir.for_spec(loaded)
+    old: Path | None = None
+    if rundir.exists() and (fresh or warm_start):
+        old = rundir.move_aside()
+        print(f"previous run kept in {old}", flush=True)
+    if rundir.exists():
+        meta = rundir.read_meta()
+        changed = changed_sections(meta.get("fingerprint", {}), fingerprint(loaded))
+        if meta.get("backend", loaded.spec.backend.type) != loaded.spec.backend.type:
+            changed.append(f"backend {meta['backend']} -> {loaded.spec.backend.type}")
+        if changed:
+            raise changed_spec_error(changed)
+    return rundir, old
+
+
+@dataclass
+class Session:
+    """One process's session on a run: its directory, meta.json, the run time so far, the
+    MLflow tracker (the ``run`` process logs; a ``worker`` does not)."""
+
+    loaded: LoadedSpec
+    rundir: RunDir
+    meta: dict[str, Any]
+    old: Path | None
+    tracker: MlflowSync | None
+    started: float = field(default_factory=time.monotonic)
+    _written: tuple[int, float] = (-1, 0.0)  # (finished count, when) of the last results write
+
+    @classmethod
+    def open(cls, loaded: LoadedSpec, options: RunOptions, study_name: str) -> Session:
+        """Open (or create, freezing the spec) the run directory of ``loaded``."""
+        check_tracking(loaded.spec)
+        primary = not options.worker
+        rundir, old = open_rundir(
+            loaded, fresh=options.fresh and primary, warm_start=options.warm_start and primary
+        )
+        meta = rundir.read_meta() if rundir.exists() else rundir.create(loaded, study_name)
+        tracker = tracker_for(loaded.spec, meta) if primary else None
+        return cls(loaded, rundir, meta, old if options.warm_start else None, tracker)
+
+    @property
+    def elapsed_before(self) -> float:
+        """The run time of the earlier sessions."""
+        return float(self.meta.get("elapsed_s", 0.0))
+
+    def elapsed(self) -> float:
+        return self.elapsed_before + time.monotonic() - self.started
+
+    def records(self, ledger: Ledger) -> list[TrialRecord]:
+        return list(records_in_order(ledger))
+
+    def update(self, ledger: Ledger, extra: Mapping[str, Any], *, total: int) -> None:
+        """While the run goes on: keep trials.csv, best.yaml and summary.json current (at most
+        every few seconds, and at once when the last trial finished), so a killed run leaves
+        them at most that stale; MLflow logs in the background."""
+        done, when = self._written
+        if ledger.finished == done:
+            return
+        if time.monotonic() - when < RESULTS_EVERY_S and ledger.finished < total:
+            return
+        write_run_results(self.rundir, self.loaded.spec, ledger, {**extra, "running": True})
+        if self.tracker is not None:
+            self.tracker.sync_in_background(self.records(ledger))
+        self._written = (ledger.finished, time.monotonic())
+
+    def close(self, ledger: Ledger, extra: Mapping[str, Any]) -> float:
+        """At the session's end (however it ended): add this session's time to the run's,
+        write the results files, log what MLflow lacks. Returns the run's whole time."""
+        elapsed = self.elapsed()
+        self.meta["elapsed_s"] = elapsed
+        self.rundir.write_meta(self.meta)
+        write_run_results(
+            self.rundir, self.loaded.spec, ledger, {"elapsed_s": round(elapsed, 3), **extra}
+        )
+        if self.tracker is not None:
+            self.tracker.close(self.records(ledger))
+        return elapsed

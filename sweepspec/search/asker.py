@@ -1,0 +1,106 @@
+"""The feasible ask: the next config from an Optuna study that keeps every constraint.
+
+Both backends ask through this (the Optuna backend on its study, the Ray backend on the study
+inside Ray's ``OptunaSearch``). A proposal that breaks a constraint is never run: it is told to
+the sampler as a poor result (the worst value so far, or FAIL before any trial completed, with
+``set_constraint`` so constraint-aware samplers learn the boundary) and the sampler is asked
+again, at most ``MAX_REJECTIONS`` times in a row. Rejected proposals carry the user attribute
+``rejected`` and never count toward the trial budget. With ``grid`` leaves, the least-run grid
+point is enqueued before each ask that finds no trial waiting.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from sweepspec.search.feasibility import MAX_REJECTIONS, too_many_rejections
+from sweepspec.search.grid import GridCounter
+from sweepspec.search.params import encode_params, sample_params
+from sweepspec.search.plan import SearchPlan
+
+if TYPE_CHECKING:
+    import optuna
+
+__all__ = ["Asked", "FeasibleAsker"]
+
+REJECTED_ATTR = "rejected"
+
+
+@dataclass
+class Asked:
+    """An Optuna trial with the sampled values (decoded) and the active fixed ones."""
+
+    trial: optuna.Trial
+    values: dict[str, Any]
+    fixed: dict[str, Any]
+
+    @property
+    def flat(self) -> dict[str, Any]:
+        """Fixed and sampled values by dotted path (what a Ray trial's config holds)."""
+        return {**self.fixed, **self.values}
+
+
+class FeasibleAsker:
+    """Asks ``study`` for configs that satisfy the plan's constraints."""
+
+    def __init__(self, plan: SearchPlan, study: optuna.Study) -> None:
+        self.plan = plan
+        self.study = study
+
+    def ask(self, grid: GridCounter | None = None) -> Asked:
+        """The next feasible trial; ``grid``: how often each grid point has run so far (needed
+        when the plan has grid points)."""
+        if self.plan.grid_points and not self._waiting():
+            point = (grid or GridCounter(self.plan.grid_points)).least()
+            self.study.enqueue_trial(
+                encode_params(self.plan.suggest, point), user_attrs={"grid": True}
+            )
+        space = self.plan.space
+        for _ in range(MAX_REJECTIONS):
+            trial = self.study.ask()
+            values = sample_params(space, self.plan.suggest, trial)
+            fixed = space.fixed_values(values)
+            violated = space.violated({**fixed, **values})
+            if not violated:
+                return Asked(trial, values, fixed)
+            self._reject(trial, violated)
+        raise too_many_rejections()
+
+    def _waiting(self) -> bool:
+        import optuna
+
+        waiting = (optuna.trial.TrialState.WAITING,)
+        return bool(self.study.get_trials(deepcopy=False, states=waiting))
+
+    def _reject(self, trial: optuna.Trial, violated: Sequence[int]) -> None:
+        import optuna
+
+        trial.set_user_attr(REJECTED_ATTR, [int(i) for i in violated])
+        trial.set_constraint("sweepspec", float(len(violated)))
+        worst = self.worst_values()
+        if worst is None:
+            self.study.tell(trial, state=optuna.trial.TrialState.FAIL)
+        else:
+            self.study.tell(trial, worst)
+
+    def worst_values(self) -> list[float] | None:
+        """The worst value of each objective among the completed, run trials (None before
+        any completed): what a rejected proposal is told."""
+        import optuna
+
+        done = [
+            t
+            for t in self.study.get_trials(
+                deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)
+            )
+            if not t.user_attrs.get(REJECTED_ATTR) and t.values
+        ]
+        if not done:
+            return None
+        worst = []
+        for i, direction in enumerate(self.plan.directions):
+            vals = [t.values[i] for t in done]
+            worst.append(min(vals) if direction == "maximize" else max(vals))
+        return worst

@@ -1,0 +1,524 @@
+"""The ray backend end to end, on a small local Ray: early stopping, PBT over checkpoints,
+timeouts, retries, NaN, GPU packing, and resume after SIGKILL.
+
+All but the SIGKILL test run ``run_ray`` in this process on one Ray started for the module
+(2 CPUs and 2 *logical* GPUs, so that GPU packing is tested without a GPU)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from sweepspec.backends.ray_backend.session import run_ray
+from sweepspec.errors import SweepspecError
+from sweepspec.load import load_spec
+from sweepspec.run.session import RunOptions
+
+pytestmark = pytest.mark.ray
+
+REPO = Path(__file__).resolve().parents[3]
+OBJECTIVES = Path(__file__).with_name("objectives.py")
+LIFECYCLE = "sweepspec_examples.faulty:lifecycle"  # the Optuna backend's reuse test uses it too
+
+
+class Recorder:
+    """A progress object that remembers what it was told."""
+
+    def __init__(self) -> None:
+        self.done: list[tuple[str, str, dict[str, Any], str | None]] = []
+        self.updates = 0
+
+    def update(self, ledger: Any, elapsed: float, running: int) -> None:
+        self.updates += 1
+
+    def trial_done(
+        self, trial_id: str, state: str, metrics: dict[str, Any], error: str | None
+    ) -> None:
+        self.done.append((trial_id, state, metrics, error))
+
+
+def write(tmp_path: Path, name: str, function: str, space: dict[str, Any], **sections: Any) -> Path:
+    data: dict[str, Any] = {
+        "sweepspec": 1,
+        "name": name,
+        "objective": {
+            "function": function,
+            "metric": "loss",
+            "mode": "min",
+            "config": {"log_dir": str(tmp_path)},
+        },
+        "space": space,
+        "searcher": {"type": "random", "seed": 0},
+        "backend": {"type": "ray"},
+    }
+    for key, value in sections.items():
+        if key == "config":
+            data["objective"]["config"].update(value)
+        else:
+            data[key] = value
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def rows(tmp_path: Path, name: str) -> list[dict[str, str]]:
+    with open(tmp_path / "runs" / name / "trials.csv", newline="", encoding="utf-8") as fh:
+        return list(csv.DictReader(fh))
+
+
+def ledger_events(tmp_path: Path, name: str) -> list[dict[str, Any]]:
+    path = tmp_path / "runs" / name / "ledger.jsonl"
+    if not path.exists():
+        return []
+    out = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            out.append(json.loads(line))
+        except ValueError:
+            continue
+    return out
+
+
+def mlflow_trials(tmp_path: Path, experiment: str) -> dict[str, tuple[str, str]]:
+    """trial id -> (sweepspec state, MLflow status) of the trial runs MLflow holds; each trial
+    at most once (an assertion)."""
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path}/mlflow.db")
+    exp = client.get_experiment_by_name(experiment)
+    out: dict[str, tuple[str, str]] = {}
+    for r in client.search_runs([exp.experiment_id], max_results=1000):
+        if r.data.tags.get("sweepspec.role") == "trial":
+            tid = r.data.tags["sweepspec.trial_id"]
+            assert tid not in out, f"trial {tid} logged twice"
+            out[tid] = (r.data.tags["sweepspec.state"], r.info.status)
+    return out
+
+
+def jsonl(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(x) for x in path.read_text().splitlines()] if path.exists() else []
+
+
+# -- kill -9 of `sweepspec run`, then resume ----------------------------------------------
+
+
+def _cli(tmp_path: Path, spec: Path, **extra_env: str) -> subprocess.Popen[bytes]:
+    env = dict(
+        os.environ,
+        PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
+        RAY_AUTH_MODE="disabled",
+        **extra_env,
+    )
+    with open(tmp_path / "stderr.txt", "ab") as err:
+        return subprocess.Popen(
+            [sys.executable, "-m", "sweepspec", "run", spec.name],
+            cwd=tmp_path,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+            start_new_session=True,
+        )
+
+
+def _descendants(pid: int) -> list[Any]:
+    import psutil
+
+    try:
+        return psutil.Process(pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        return []
+
+
+def _kill_session(proc: subprocess.Popen[bytes]) -> list[Any]:
+    """SIGKILL the CLI's process group (the driver and the Ray it started: GCS, raylet and
+    workers share it), then anything of its tree that left the group."""
+    import psutil
+
+    tree = _descendants(proc.pid)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=30)
+    for p in tree:
+        try:
+            p.kill()
+        except psutil.NoSuchProcess:
+            continue
+    _gone, alive = psutil.wait_procs(tree, timeout=15)
+    return alive
+
+
+def test_sigkill_then_resume_runs_each_trial_exactly_once(tmp_path: Path) -> None:
+    spec = write(
+        tmp_path,
+        "kill9",
+        f"{OBJECTIVES}:curve",
+        {"lr": {"loguniform": [1e-4, 1e-1]}},
+        config={"epochs": 4, "step_seconds": 0.25},
+        trials={"num_samples": 6},
+        resources={"max_concurrent": 2},
+    )
+    rng = random.Random(20260501)
+    finished_before: dict[str, dict[str, Any]] = {}
+    for _ in range(2):
+        seen = len(ledger_events(tmp_path, "kill9"))
+        proc = _cli(tmp_path, spec)
+        deadline = time.monotonic() + 150
+        while time.monotonic() < deadline and proc.poll() is None:
+            if len(ledger_events(tmp_path, "kill9")) > seen:  # a trial started or ended
+                break
+            time.sleep(0.1)
+        if proc.poll() is not None:  # a resumed run can finish before any new event
+            assert proc.returncode == 0, (tmp_path / "stderr.txt").read_text()
+            break
+        time.sleep(rng.uniform(0.3, 3.0))
+        orphans = _kill_session(proc)
+        assert not orphans, f"processes survived the kill: {orphans}"
+        for e in ledger_events(tmp_path, "kill9"):
+            if e["event"] == "end":
+                finished_before.setdefault(e["ray_id"], e)
+    (tmp_path / "stderr.txt").write_text("")
+    proc = _cli(tmp_path, spec)
+    proc.wait(timeout=300)
+    err = (tmp_path / "stderr.txt").read_text()
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err
+    table = rows(tmp_path, "kill9")
+    assert len(table) == 6, table
+    assert {r["state"] for r in table} == {"COMPLETE"}
+    assert len({r["trial_id"] for r in table}) == 6
+    ends = [e for e in ledger_events(tmp_path, "kill9") if e["event"] == "end"]
+    assert len(ends) == len({e["ray_id"] for e in ends}) == 6  # none recorded twice
+    by_id = {r["trial_id"]: r for r in table}
+    for e in finished_before.values():  # what had finished is kept as it was
+        assert float(by_id[e["trial_id"]]["loss"]) == pytest.approx(e["metrics"]["loss"])
+    # a re-run of a finished sweep runs nothing
+    proc = _cli(tmp_path, spec)
+    proc.wait(timeout=120)
+    assert proc.returncode == 0 and len(rows(tmp_path, "kill9")) == 6
+
+
+def test_resume_keeps_trials_that_ended_after_the_last_snapshot(tmp_path: Path) -> None:
+    """Ray saves its state every few seconds, not after each trial: trials that ended after
+    the last snapshot are kept (counted, never run again), and the seeded random searcher,
+    restored to the snapshot, does not run their configs a second time."""
+    spec = write(
+        tmp_path,
+        "orphans",
+        f"{OBJECTIVES}:nap",
+        {"x": {"uniform": [0.0, 1.0]}},
+        config={"seconds": 0.4},
+        trials={"num_samples": 8},
+        resources={"max_concurrent": 2},
+    )
+    # a period this long: Ray snapshots at its first step only (no trial has ended by then)
+    proc = _cli(tmp_path, spec, TUNE_GLOBAL_CHECKPOINT_S="100000")
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:
+        if sum(e["event"] == "end" for e in ledger_events(tmp_path, "orphans")) >= 4:
+            break
+        time.sleep(0.05)
+    assert proc.poll() is None, (tmp_path / "stderr.txt").read_text()
+    assert not _kill_session(proc)
+    before = [e for e in ledger_events(tmp_path, "orphans") if e["event"] == "end"]
+    assert 4 <= len(before) < 8
+
+    (tmp_path / "stderr.txt").write_text("")
+    proc = _cli(tmp_path, spec)
+    proc.wait(timeout=300)
+    err = (tmp_path / "stderr.txt").read_text()
+    assert proc.returncode == 0, err
+    assert "ended after Ray's last snapshot and are kept" in err
+    table = rows(tmp_path, "orphans")
+    assert len(table) == 8 and {r["state"] for r in table} == {"COMPLETE"}
+    assert len({r["trial_id"] for r in table}) == 8
+    ends = [e for e in ledger_events(tmp_path, "orphans") if e["event"] == "end"]
+    assert len(ends) == len({e["ray_id"] for e in ends}) == 8  # none recorded twice
+    by_id = {r["trial_id"]: r for r in table}
+    for e in before:  # kept as they were
+        assert float(by_id[e["trial_id"]]["params.x"]) == e["params"]["x"]
+    assert len({r["params.x"] for r in table}) == 8  # no config ran twice
+
+
+# -- in-process runs on one local Ray ---------------------------------------------------
+
+
+def _start_local_ray() -> Any:
+    """2 CPUs and 2 *logical* GPUs: GPU packing is tested without a GPU."""
+    import ray
+
+    ray.init(
+        address="local",
+        num_cpus=2,
+        num_gpus=2,
+        include_dashboard=False,
+        log_to_driver=False,
+        logging_level=logging.ERROR,
+    )
+    return ray
+
+
+@pytest.fixture(scope="module")
+def local_ray() -> Any:
+    ray = _start_local_ray()
+    yield ray
+    ray.shutdown()
+
+
+def run(path: Path, *overrides: str, **kwargs: Any) -> tuple[Any, Recorder]:
+    progress = Recorder()
+    outcome = run_ray(load_spec(path, overrides), RunOptions(**kwargs), progress)
+    return outcome, progress
+
+
+def test_asha_stops_trials_early(
+    local_ray: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    spec = write(
+        tmp_path,
+        "asha",
+        f"{OBJECTIVES}:curve",
+        {"lr": {"loguniform": [1e-4, 1e-1]}},
+        config={"epochs": 8, "step_seconds": 0.05},
+        scheduler={"type": "asha", "max_t": 8, "grace_period": 1, "reduction_factor": 2},
+        trials={"num_samples": 8},
+        resources={"max_concurrent": 2},
+        tracking={"mlflow": {"tracking_uri": f"sqlite:///{tmp_path}/mlflow.db"}},
+    )
+    outcome, progress = run(spec)
+    assert outcome.reason == "done" and outcome.exit_code == 0
+    table = rows(tmp_path, "asha")
+    logged = mlflow_trials(tmp_path, "asha")
+    assert {k: v[0] for k, v in logged.items()} == {r["trial_id"]: r["state"] for r in table}
+    assert all(v[1] == ("KILLED" if v[0] == "PRUNED" else "FINISHED") for v in logged.values())
+    assert list(table[0]) == [
+        "trial_id",
+        "state",
+        "loss",
+        "params.lr",
+        "iterations",
+        "duration_s",
+    ]  # the Optuna backend's columns
+    assert sorted(int(r["trial_id"]) for r in table) == list(range(8))
+    pruned = [r for r in table if r["state"] == "PRUNED"]
+    complete = [r for r in table if r["state"] == "COMPLETE"]
+    assert pruned and complete
+    assert all(int(r["iterations"]) < 8 for r in pruned)
+    assert all(int(r["iterations"]) == 8 for r in complete)
+    best = min(complete, key=lambda r: float(r["loss"]))
+    best_yaml = (tmp_path / "runs" / "asha" / "best.yaml").read_text()
+    assert f"# best trial {best['trial_id']}" in best_yaml
+    assert yaml.safe_load(best_yaml)["lr"] == pytest.approx(float(best["params.lr"]))
+    summary = json.loads((tmp_path / "runs" / "asha" / "summary.json").read_text())
+    assert summary["trials"]["PRUNED"] == len(pruned) and summary["backend"] == "ray"
+    assert sorted(d[0] for d in progress.done) == sorted(r["trial_id"] for r in table)
+    # status and results read the same ledger
+    from sweepspec.backends import read_run
+
+    _rundir, ledger, _meta = read_run(load_spec(spec))
+    assert ledger.finished == 8 and not ledger.in_flight
+    # the same spec again: nothing more runs; a changed space is refused
+    again, progress = run(spec)
+    assert again.ledger.finished == 8 and not progress.done
+    with pytest.raises(SweepspecError, match="spec changed"):
+        run(spec, "space.lr.loguniform=[1.0e-3,1.0e-1]")
+    more, progress = run(spec, "trials.num_samples=10")  # a larger budget extends the run
+    assert more.ledger.finished == 10 and len(progress.done) == 2
+    assert sorted(int(r["trial_id"]) for r in rows(tmp_path, "asha")) == list(range(10))
+    assert sorted(int(t) for t in mlflow_trials(tmp_path, "asha")) == list(range(10))
+    (tmp_path / "runs" / "asha" / "tune" / "tuner.pkl").write_bytes(b"")  # ray#58179
+    with pytest.raises(SweepspecError, match=r"damaged .*EOFError.* 10 trial"):
+        run(spec, "trials.num_samples=12")
+    warm, progress = run(
+        spec, "space.lr.loguniform=[1.0e-3,1.0e-1]", "trials.num_samples=2", warm_start=True
+    )
+    assert warm.ledger.finished == 2
+
+
+def test_pbt_exploits_checkpoints(
+    local_ray: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    spec = write(
+        tmp_path,
+        "pbt",
+        f"{OBJECTIVES}:curve",
+        {"lr": {"loguniform": [1e-4, 1e-1]}},
+        config={"epochs": 10, "step_seconds": 0.2},
+        scheduler={
+            "type": "pbt",
+            "perturbation_interval": 2,
+            "quantile_fraction": 0.5,
+            "resample_probability": 0.5,
+        },
+        trials={"num_samples": 4},
+        resources={"per_trial": {"cpu": 0.5}},
+    )
+    outcome, _ = run(spec)
+    assert outcome.reason == "done"
+    table = rows(tmp_path, "pbt")
+    assert len(table) == 4 and {r["state"] for r in table} == {"COMPLETE"}
+    starts = jsonl(tmp_path / "starts.jsonl")
+    exploits = [s for s in starts if s["from_step"] > 0 and s["owner"] != s["trial"]]
+    assert exploits, starts  # a perturbed trial went on from its donor's state
+    assert all(int(r["iterations"]) == 10 for r in table)
+
+
+def test_failures_retries_timeout_nan(
+    local_ray: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    modes = ["ok", "raise", "flaky", "nan", "hang", "missing"]
+    spec = write(
+        tmp_path,
+        "fail",
+        f"{OBJECTIVES}:modes",
+        {"mode": {"choice": modes}},
+        try_first=[{"mode": m} for m in modes],
+        trials={"num_samples": 6, "max_retries": 1, "timeout": 4},
+        resources={"max_concurrent": 2},
+    )
+    outcome, progress = run(spec)
+    table = {r["params.mode"]: r for r in rows(tmp_path, "fail")}
+    assert {m: table[m]["state"] for m in modes} == {
+        "ok": "COMPLETE",
+        "raise": "FAILED",
+        "flaky": "COMPLETE",
+        "nan": "FAILED",
+        "hang": "FAILED",
+        "missing": "FAILED",
+    }
+    errors = {r.params["mode"]: r for r in outcome.ledger.records.values()}
+    assert errors["raise"].error == "ValueError: boom" and errors["raise"].attempts == 2
+    assert errors["nan"].error.startswith("nan_metric: loss = nan") and errors["nan"].attempts == 1
+    assert errors["hang"].error == "timeout: killed after 4 s"
+    assert errors["missing"].error.startswith("missing_metric: the trial did not report 'loss'")
+    assert errors["flaky"].attempts == 2
+    summary = json.loads((tmp_path / "runs" / "fail" / "summary.json").read_text())
+    assert summary["trials"] == {"COMPLETE": 2, "PRUNED": 0, "FAILED": 4, "RUNNING": 0}
+    assert len([d for d in progress.done if d[1] == "FAILED"]) == 4
+
+
+def test_trial_processes_are_reused_until_a_trial_leaves_one_dirty(
+    local_ray: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    modes = ["ok", "ok", "thread", "ok", "exit", "ok"]
+    spec = write(
+        tmp_path,
+        "reuse",
+        LIFECYCLE,
+        {"mode": {"choice": ["ok", "thread", "exit"]}, "i": {"int": [0, 99]}},
+        try_first=[{"mode": m, "i": i} for i, m in enumerate(modes)],  # distinct configs
+        trials={"num_samples": 6, "max_retries": 0},
+        resources={"max_concurrent": 1},
+        config={"log": str(tmp_path / "pids.jsonl")},
+    )
+    outcome, _ = run(spec)
+    records = sorted(outcome.ledger.records.values(), key=lambda r: int(r.trial_id))
+    states = [r.state for r in records]
+    assert states == ["COMPLETE"] * 4 + ["FAILED", "COMPLETE"]
+    (failed,) = [r for r in outcome.ledger.records.values() if r.state == "FAILED"]
+    assert failed.error == "the trial process exited with code 3 before returning"
+    log = jsonl(tmp_path / "pids.jsonl")
+    assert [e["mode"] for e in log] == modes
+    # one actor, reused (reuse_actors) until the failed trial (Ray replaces its actor)
+    assert len({e["parent"] for e in log[:5]}) == 1
+    # the same process until a trial leaves a thread behind or the process dies
+    assert [e["n"] for e in log] == [1, 2, 3, 1, 2, 1]
+    pids = [e["pid"] for e in log]
+    assert pids[0] == pids[1] == pids[2] != pids[3] == pids[4] != pids[5]
+
+    # reuse_processes: false forks a fresh process for every trial
+    spec = write(
+        tmp_path,
+        "fresh",
+        LIFECYCLE,
+        {"mode": {"choice": ["ok"]}, "i": {"int": [0, 99]}},
+        trials={"num_samples": 3},
+        resources={"max_concurrent": 1},
+        backend={"type": "ray", "reuse_processes": False},
+        config={"log": str(tmp_path / "pids.jsonl")},
+    )
+    (tmp_path / "pids.jsonl").unlink()
+    run(spec)
+    log = jsonl(tmp_path / "pids.jsonl")
+    assert [e["n"] for e in log] == [1, 1, 1] and len({e["pid"] for e in log}) == 3
+
+
+def test_pbt_without_checkpoints_fails_the_trial(
+    local_ray: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    spec = write(
+        tmp_path,
+        "nockpt",
+        f"{OBJECTIVES}:modes",
+        {"mode": {"choice": ["nockpt"]}},
+        scheduler={"type": "pbt"},
+        trials={"num_samples": 1},
+    )
+    outcome, _ = run(spec)
+    (record,) = outcome.ledger.records.values()
+    assert record.state == "FAILED"
+    assert record.error == "pbt needs checkpoints: pass checkpoint= to trial.report"
+
+
+def test_fractional_gpus_pack_trials(
+    local_ray: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    spec = write(
+        tmp_path,
+        "gpus",
+        f"{OBJECTIVES}:barrier",
+        {"x": {"uniform": [0.0, 1.0]}},
+        config={"n": 4},
+        trials={"num_samples": 4},
+        resources={"per_trial": {"cpu": 0.5, "gpu": 0.5}},
+    )
+    run(spec)
+    table = rows(tmp_path, "gpus")
+    assert len(table) == 4 and {r["state"] for r in table} == {"COMPLETE"}
+    assert {r["together"] for r in table} == {"1"}  # all 4 ran at once on 2 (logical) GPUs
+    cuda = sorted(r["cuda"] for r in table)
+    assert cuda == ["0", "0", "1", "1"]  # two trials per GPU
+    with pytest.raises(SweepspecError, match="no node of the Ray cluster has that much"):
+        run(spec, "resources.per_trial.gpu=3", "name=toobig")
+    assert not (tmp_path / "runs" / "toobig" / "ledger.jsonl").exists()
+
+
+@pytest.mark.gpu
+def test_real_cuda_trials(local_ray: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    torch = pytest.importorskip("torch")
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA GPU")
+    monkeypatch.chdir(tmp_path)
+    spec = write(
+        tmp_path,
+        "cuda",
+        f"{OBJECTIVES}:torch_cuda",
+        {"x": {"uniform": [0.0, 1.0]}},
+        trials={"num_samples": 2},
+        resources={"per_trial": {"cpu": 1, "gpu": 0.5}},
+    )
+    import ray
+
+    ray.shutdown()  # this test needs Ray to see the real GPU
+    try:
+        outcome, _ = run(spec)
+    finally:
+        ray.shutdown()
+        _start_local_ray()
+    assert outcome.ledger.count("COMPLETE") == 2

@@ -1,0 +1,129 @@
+"""The read-only commands on a finished run: ``plan``, ``status``, ``results`` (table, JSON,
+plots) and ``diff``, called in process through the CLI's ``main``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from sweepspec.cli import main
+from tests.builders import run_ok, spec, write_spec
+
+Capsys = pytest.CaptureFixture[str]
+
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A finished 6-trial sweep (two metrics of which the first is optimised, log and
+    categorical parameters)."""
+    tmp = tmp_path_factory.mktemp("finished")
+    data = spec(
+        "done",
+        space={
+            "x": {"uniform": [-1.0, 1.0]},
+            "y": {"loguniform": [0.01, 1.0]},
+            "optimizer": {"choice": ["adam", "sgd"]},
+        },
+        trials={"num_samples": 6},
+    )
+    write_spec(tmp, data)
+    run_ok(tmp)
+    return tmp
+
+
+def test_status_counts_and_best(
+    finished: Path, monkeypatch: pytest.MonkeyPatch, capsys: Capsys
+) -> None:
+    monkeypatch.chdir(finished)
+    assert main(["status", "spec.yaml", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["trials"] == {"COMPLETE": 6, "PRUNED": 0, "FAILED": 0, "RUNNING": 0}
+    rows = (finished / "runs" / "done" / "trials.csv").read_text().splitlines()[1:]
+    losses = [float(r.split(",")[2]) for r in rows]
+    assert data["best"][0]["metrics"]["loss"] == pytest.approx(min(losses))
+    assert main(["status", "spec.yaml"]) == 0
+    assert "6/6 done" in capsys.readouterr().out
+
+
+def test_results_table_json_and_plots(
+    finished: Path, monkeypatch: pytest.MonkeyPatch, capsys: Capsys
+) -> None:
+    monkeypatch.chdir(finished)
+    plots = finished / "runs" / "done" / "plots"
+    assert main(["results", "spec.yaml", "--top", "3"]) == 0
+    out = capsys.readouterr().out
+    assert "top 3 of 6 trials (6 complete)" in out
+    assert out.count("│ ") >= 3  # a table row per shown trial
+    for name in ("history.png", "params.png"):
+        blob = (plots / name).read_bytes()
+        assert blob.startswith(PNG) and len(blob) > 5000, name
+    assert not (plots / "pareto.png").exists()  # one metric: no Pareto front
+    assert main(["results", "spec.yaml", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["trials"]["COMPLETE"] == 6
+
+
+def test_results_no_plots_draws_nothing(
+    finished: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: Capsys
+) -> None:
+    monkeypatch.chdir(finished)
+    plots = finished / "runs" / "done" / "plots"
+    for f in plots.glob("*.png"):
+        f.unlink()
+    assert main(["results", "spec.yaml", "--no-plots"]) == 0
+    assert not list(plots.glob("*.png"))
+
+
+def test_results_of_a_spec_never_run_is_a_clear_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: Capsys
+) -> None:
+    write_spec(tmp_path, spec("never"))
+    monkeypatch.chdir(tmp_path)
+    assert main(["results", "spec.yaml"]) == 1
+    err = capsys.readouterr().err
+    assert "never" in err and "Traceback" not in err
+
+
+def test_plan_shows_compiled_study_preview_and_budget(
+    finished: Path, monkeypatch: pytest.MonkeyPatch, capsys: Capsys
+) -> None:
+    monkeypatch.chdir(finished)
+    assert main(["plan", "spec.yaml"]) == 0
+    out = capsys.readouterr().out
+    assert "# compiles to" in out and "RandomSampler" in out
+    assert "# budget" in out and "6 trials" in out
+    preview = out.split("sampled configs", 1)[1].split("#", 1)[0]
+    assert preview.count("'optimizer'") == 5
+
+
+def test_plan_reports_the_feasible_share(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: Capsys
+) -> None:
+    write_spec(tmp_path, spec("c", constraints=["x < y"]))
+    monkeypatch.chdir(tmp_path)
+    assert main(["plan", "spec.yaml"]) == 0
+    out = capsys.readouterr().out
+    share = [line for line in out.splitlines() if "satisf" in line]
+    assert share, out
+    assert any(f"{p}%" in share[0] or f"{p}." in share[0] for p in range(40, 61)), share
+
+
+def test_diff_names_space_and_budget_changes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: Capsys
+) -> None:
+    write_spec(tmp_path, spec("a"), "a.yaml")
+    b = spec("a", trials={"num_samples": 40}, space={"x": {"uniform": [-2.0, 1.0]}})
+    write_spec(tmp_path, b, "b.yaml")
+    monkeypatch.chdir(tmp_path)
+    assert main(["diff", "a.yaml", "a.yaml"]) == 0
+    same = capsys.readouterr().out
+    assert main(["diff", "a.yaml", "b.yaml"]) == 0
+    out = capsys.readouterr().out
+    assert out != same
+    assert "space.x.uniform: [-1.0, 1.0] -> [-2.0, 1.0]" in out
+    assert "space.y" in out  # removed
+    assert "trials.num_samples: 4 -> 40" in out
