@@ -1,5 +1,6 @@
-"""Helpers for end-to-end tests of ``sweepspec run`` on the Optuna backend: write a spec into a
-temporary directory, run the CLI there in a subprocess, read what the run left behind."""
+"""The one spec builder of the tests (:func:`spec`, :func:`write_spec`), and helpers for
+end-to-end tests of ``sweepspec run``: run the CLI in a subprocess, read what the run left
+behind (trials.csv, summary.json, best.yaml, the Optuna study), watch processes."""
 
 from __future__ import annotations
 
@@ -19,6 +20,8 @@ from typing import Any
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]  # the repository root: sweepspec_examples imports
+#: Objectives with a ground truth of their own (``tests/objectives.py``), by file path.
+OBJECTIVES = Path(__file__).with_name("objectives.py")
 
 BASE: dict[str, Any] = {
     "sweepspec": 1,
@@ -43,13 +46,17 @@ def merge(base: Mapping[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def spec(name: str, **sections: Any) -> dict[str, Any]:
-    """A spec dict: :data:`BASE` with ``sections`` merged in (``space`` replaces the base's)."""
+def spec(name: str, backend: str = "optuna", **sections: Any) -> dict[str, Any]:
+    """A spec dict: :data:`BASE` with ``sections`` merged in (``space`` replaces the base's)
+    on ``backend``; ``objective`` may name only a function (``objectives.py:record`` style
+    names are file paths)."""
     data = copy.deepcopy(BASE)
     if "space" in sections:
         data["space"] = sections.pop("space")
     data = merge(data, sections)
     data["name"] = name
+    if backend != "optuna" or "backend" in sections:
+        data["backend"] = merge({"type": backend}, sections.get("backend") or {})
     return data
 
 

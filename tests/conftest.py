@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -56,3 +57,53 @@ def repo() -> Path:
 def minimal_spec() -> str:
     """The text of a small valid spec (one parameter ``lr``)."""
     return MINIMAL_SPEC
+
+
+def ensure_local_ray() -> Any:
+    """The test process's own local Ray (2 CPUs and 2 *logical* GPUs, so that GPU packing is
+    tested without a GPU), started on first use and kept for the session: in-process Ray runs
+    share it (a run on a Ray it did not start leaves it running)."""
+    import logging
+    import os
+
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+    from sweepspec.backends.ray_backend.env import set_ray_env
+
+    set_ray_env()
+    import ray
+
+    if not ray.is_initialized():
+        ray.init(
+            address="local",
+            num_cpus=2,
+            num_gpus=2,
+            include_dashboard=False,
+            log_to_driver=False,
+            logging_level=logging.ERROR,
+        )
+    return ray
+
+
+def stop_local_ray() -> None:
+    """Shut the test process's Ray down (a test that needs a Ray of its own)."""
+    import sys
+
+    ray = sys.modules.get("ray")
+    if ray is not None and ray.is_initialized():
+        ray.shutdown()
+
+
+@pytest.fixture
+def local_ray() -> Any:
+    """The session's local Ray in this process (see :func:`ensure_local_ray`)."""
+    return ensure_local_ray()
+
+
+@pytest.fixture
+def no_local_ray() -> None:
+    """No Ray in this process (for a test that joins a cluster or needs a real GPU)."""
+    stop_local_ray()
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    stop_local_ray()

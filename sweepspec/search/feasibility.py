@@ -43,7 +43,7 @@ def feasible_share(spec: Spec, samples: int = SAMPLES, seed: int = 0) -> tuple[f
     """(share of samples satisfying every constraint, share satisfying each constraint).
 
     Raises ExprEvalError with ``.spec_path`` set (the key path of the condition, derived value
-    or constraint) when an expression cannot be evaluated; ``.index`` for a constraint."""
+    or constraint) when an expression cannot be evaluated."""
     model = _relevant_part(SpaceModel.from_spec(spec))
     rng = random.Random(seed)
     ok = 0
@@ -57,8 +57,7 @@ def feasible_share(spec: Spec, samples: int = SAMPLES, seed: int = 0) -> tuple[f
             except MissingName:
                 holds = True
             except ExprEvalError as exc:
-                exc.index = i  # type: ignore[attr-defined]
-                exc.spec_path = ("constraints", i)  # type: ignore[attr-defined]
+                exc.spec_path = ("constraints", i)
                 raise
             each[i] += holds
             good = good and holds
@@ -96,7 +95,7 @@ def check_feasibility(spec: Spec, source: SourceMap) -> float | None:
     try:
         share, each = feasible_share(spec)
     except ExprEvalError as exc:
-        path = getattr(exc, "spec_path", ("constraints", getattr(exc, "index", 0)))
+        path = exc.spec_path or ("constraints", 0)
         raise SweepspecError(
             Problem(
                 f"cannot be evaluated: {exc.message}",

@@ -3,7 +3,7 @@ Optuna, so only at run time."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from sweepspec.errors import Problem, SweepspecError
 from sweepspec.search.plan import SearchPlan
@@ -20,8 +20,9 @@ def build_sampler(plan: SearchPlan, seed: int | None) -> BaseSampler:
 
     kwargs = dict(plan.sampler_kwargs)
     if plan.sampler == "GridSampler":
-        grid: BaseSampler = _grid_sampler_class()(kwargs["search_space"], seed=seed)
-        return grid
+        from sweepspec.search.grid_sampler import GridSampler
+
+        return GridSampler(kwargs["search_space"], seed=seed)
     if plan.sampler == "HyperoptSampler":
         from sweepspec.search.hyperopt_sampler import HyperoptSampler
 
@@ -39,16 +40,3 @@ def build_sampler(plan: SearchPlan, seed: int | None) -> BaseSampler:
         ) from None
     return sampler
 
-
-def _grid_sampler_class() -> Any:
-    import optuna
-
-    class GridSampler(optuna.samplers.GridSampler):
-        """Optuna's grid sampler calls ``study.stop()`` when the grid is used up, which only
-        works inside ``optimize``; sweepspec counts trials itself (the trial count is at most
-        the grid's size), so nothing needs stopping here."""
-
-        def after_trial(self, study: Any, trial: Any, state: Any, values: Any) -> None:
-            return None
-
-    return GridSampler

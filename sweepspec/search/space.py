@@ -62,7 +62,7 @@ class SpaceModel:
         except MissingName:
             return False  # it depends on a parameter that is itself inactive
         except ExprEvalError as exc:
-            exc.spec_path = ("space", *param.path.split("."), "when")  # type: ignore[attr-defined]
+            exc.spec_path = ("space", *param.path.split("."), "when")
             raise
 
     def with_derived(self, values: Mapping[str, Any]) -> dict[str, Any]:
@@ -74,7 +74,7 @@ class SpaceModel:
             except MissingName:
                 continue
             except ExprEvalError as exc:
-                exc.spec_path = ("derived", path)  # type: ignore[attr-defined]
+                exc.spec_path = ("derived", path)
                 raise
         return out
 

@@ -69,11 +69,15 @@ class ExprError(Exception):
 
 
 class ExprEvalError(Exception):
-    """A failure while evaluating: a type mismatch, an overflow, a division by zero..."""
+    """A failure while evaluating: a type mismatch, an overflow, a division by zero...
+
+    ``spec_path`` is the key path of the expression in the spec (a condition, a derived value
+    or a constraint), set by whoever evaluated it, so that the error can be located."""
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
+        self.spec_path: tuple[str | int, ...] | None = None
 
 
 class MissingName(ExprEvalError):

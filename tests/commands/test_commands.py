@@ -127,3 +127,42 @@ def test_diff_names_space_and_budget_changes(
     assert "space.x.uniform: [-1.0, 1.0] -> [-2.0, 1.0]" in out
     assert "space.y" in out  # removed
     assert "trials.num_samples: 4 -> 40" in out
+
+
+def test_one_trial_count_everywhere(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: Capsys
+) -> None:
+    """``searcher: grid`` runs each point of its finite space once, capped at num_samples:
+    the run, status, results, plan and the MLflow parent run all count 2 for a two-value
+    choice and num_samples 10 (status and MLflow said 10)."""
+    from mlflow.tracking import MlflowClient
+
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    data = spec(
+        "grid2",
+        space={"opt": {"choice": ["adam", "sgd"]}, "x": 0.5, "y": 0.1},
+        searcher={"type": "grid"},
+        trials={"num_samples": 10},
+        tracking={"mlflow": {"tracking_uri": uri}},
+    )
+    write_spec(tmp_path, data)
+    proc = run_ok(tmp_path)
+    assert "grid2: 2 trials" in proc.stderr
+    monkeypatch.chdir(tmp_path)
+    assert main(["status", "spec.yaml", "--json"]) == 0
+    status = json.loads(capsys.readouterr().out)
+    assert status["num_samples"] == 2 and status["trials"]["COMPLETE"] == 2
+    assert main(["status", "spec.yaml"]) == 0
+    assert "2/2 done" in capsys.readouterr().out
+    assert main(["results", "spec.yaml", "--json", "--no-plots"]) == 0
+    assert json.loads(capsys.readouterr().out)["num_samples"] == 2
+    assert main(["plan", "spec.yaml"]) == 0
+    assert "2 trials x 1 CPU" in capsys.readouterr().out
+    client = MlflowClient(tracking_uri=uri)
+    exp = client.get_experiment_by_name("grid2")
+    (parent,) = [
+        r
+        for r in client.search_runs([exp.experiment_id])
+        if r.data.tags.get("sweepspec.role") == "sweep"
+    ]
+    assert parent.data.params["num_samples"] == "2"

@@ -222,7 +222,7 @@ class OptunaRunner:
                 grid.add_all(r.params for r in ledger.records.values())
             asked = self.asker.ask(grid)
             trial = asked.trial
-            logical = str(trial.user_attrs.get("logical", trial.number))
+            logical = str(trial.user_attrs.get("logical", _next_id(ledger)))
             attempt = int(trial.user_attrs.get("attempt", 0))
             trial.set_user_attr("logical", logical)
             trial.set_user_attr("attempt", attempt)
@@ -462,11 +462,12 @@ class OptunaRunner:
             if t.state != optuna.trial.TrialState.RUNNING or self._owner_alive(t):
                 continue
             if t.number not in requeued and not t.user_attrs.get("rejected"):
-                attrs = {
-                    "logical": str(t.user_attrs.get("logical", t.number)),
+                attrs: dict[str, Any] = {
                     "attempt": int(t.user_attrs.get("attempt", 0)),
                     "requeue_of": t.number,
                 }
+                if "logical" in t.user_attrs:  # asked but never started: it gets an id when run
+                    attrs["logical"] = str(t.user_attrs["logical"])
                 self.study.enqueue_trial(t.params, user_attrs=attrs)
             self.study._storage.set_trial_user_attr(t._trial_id, "orphaned", True)
             self.study.tell(t.number, state=optuna.trial.TrialState.FAIL)
@@ -532,6 +533,12 @@ class OptunaRunner:
             except Exception:  # best effort: the next run recovers orphans anyway
                 log.debug("could not re-queue trial %s", r.trial.number, exc_info=True)
         self.running.clear()
+
+
+def _next_id(ledger: Ledger) -> int:
+    """The id of a new logical trial: the next one after those of the run so far, so that ids
+    are dense (0, 1, ...) however many attempts (retries, re-runs after a kill) they took."""
+    return 1 + max((int(t) for t in ledger.records if t.isdigit()), default=-1)
 
 
 def heartbeat_fresh(

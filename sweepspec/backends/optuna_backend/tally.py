@@ -3,7 +3,8 @@
 One *logical* trial may take several Optuna trials: a retry after an exception, a re-run
 after its process was killed. Each Optuna trial carries user attributes:
 
-- ``logical``: the logical id (the number of its first attempt), ``attempt``: 0, 1, ...
+- ``logical``: the logical id (dense: 0, 1, ... in the order logical trials were launched;
+  runs before dense ids used the number of the first attempt), ``attempt``: 0, 1, ...
 - ``final``: on a FAIL that ends the logical trial (retries exhausted, timeout, NaN)
 - ``rejected``: a sample that broke a constraint (told to the searcher, never run)
 - ``warm``: a trial copied from an old run by ``--warm-start`` (never counted)
@@ -62,6 +63,9 @@ def tally(trials: Iterable[FrozenTrial], decode: Decode = dict) -> Ledger:
         logical = str(attrs.get("logical", t.number))
         if state == "WAITING" and "logical" not in attrs:
             ledger.in_flight.add(f"waiting-{t.number}")  # try_first / grid point, not yet run
+            continue
+        if state == "RUNNING" and "logical" not in attrs:
+            ledger.in_flight.add(f"asked-{t.number}")  # being launched (or its driver died)
             continue
         previous = ledger.records.get(logical)
         if previous is not None and previous.state in TERMINAL:

@@ -31,8 +31,9 @@ class _RayBackend:
 
     def describe(self, loaded: LoadedSpec) -> list[str]:
         from sweepspec.backends.ray_backend.compile import describe_ray
+        from sweepspec.run.rundir import EXPERIMENT_NAME
 
-        return describe_ray(loaded.spec)
+        return describe_ray(loaded.spec, EXPERIMENT_NAME)
 
     def run(
         self, loaded: LoadedSpec, options: RunOptions, progress: ProgressSink | None

@@ -4,6 +4,7 @@ failures. Driver side only: imports Ray Tune."""
 
 from __future__ import annotations
 
+import itertools
 import os
 import signal
 import statistics
@@ -18,6 +19,7 @@ from ray.tune import Callback
 
 from sweepspec.backends.ray_backend.compile import RayPlan
 from sweepspec.backends.ray_backend.ledger_file import LedgerFile, record_from
+from sweepspec.backends.ray_backend.search import SpecSearchGenerator
 from sweepspec.backends.ray_backend.stopper import SpecStopper, stopped_state
 from sweepspec.backends.ray_backend.trainable import FAILED_KEY, ITERATIONS_KEY, TrialFailed
 from sweepspec.records import TrialRecord, json_metrics
@@ -52,11 +54,7 @@ class SweepCallback(Callback):
         self.ledger = ledger_file.ledger()
         self.ended = set(ledger_file.ends())
         self.started = {e["ray_id"] for e in ledger_file.events()}
-        self.ids = {
-            e["ray_id"]: str(e.get("trial_id", e["ray_id"]))
-            for e in ledger_file.events()
-            if e.get("event") != "drop"  # a dropped trial keeps its id (the ledger does too)
-        }
+        self.ids = ledger_file.trial_ids()  # a dropped trial's id is free again
         self.stopped: dict[str, dict[str, Any]] = {}
         self.metrics: dict[str, dict[str, Any]] = {}
         self.recoveries: dict[str, int] = {}
@@ -66,22 +64,25 @@ class SweepCallback(Callback):
         self.interrupted = False
         #: called with the ledger after each trial's end (results files, MLflow); never pickled
         self.on_record: Callable[[Ledger], None] | None = None
+        #: told to launch no more trials once a whole-sweep stop is reached; never pickled
+        self.generator: SpecSearchGenerator | None = None
 
     def __getstate__(self) -> dict[str, Any]:  # saved in tuner.pkl: no live objects
         state = dict(self.__dict__)
         state["progress"] = None
         state["on_record"] = None
+        state["generator"] = None
         return state
 
     # -- helpers --
 
     def _tid(self, trial: Any) -> str:
+        """The trial's id in the run: the lowest one free, so that ids stay dense (0, 1, ...)
+        across resumes (the id of a trial dropped on resume goes to the one replacing it)."""
         if trial.trial_id in self.ids:
             return self.ids[trial.trial_id]
-        head = str(getattr(trial, "experiment_tag", "") or "").split("_", 1)[0]
-        tid = str(int(head) - 1) if head.isdigit() else trial.trial_id
-        if tid in self.ids.values():  # after a resume that kept trials Ray did not know
-            tid = str(1 + max((int(v) for v in self.ids.values() if v.isdigit()), default=-1))
+        used = {int(v) for v in self.ids.values() if v.isdigit()}
+        tid = str(next(i for i in itertools.count() if i not in used))
         self.ids[trial.trial_id] = tid
         return tid
 
@@ -192,8 +193,8 @@ class SweepCallback(Callback):
             state = "COMPLETE"  # the objective returned
         else:  # the scheduler ended it while paused or pending (HyperBand)
             state = stopped_state(self.plan, trial.last_result or {})
-        # (trials cut off by the end of the sweep, time budget or target, never get here:
-        # they stay unfinished, and a later run with a larger budget resumes them)
+        # (a whole-sweep stop, time budget, target or max_failed, launches no more trials
+        # and lets the running ones end: they get here too)
         self._end(trial, state, None)
 
     def on_trial_error(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
@@ -215,6 +216,10 @@ class SweepCallback(Callback):
             previous(signum, frame)
 
         signal.signal(signal.SIGINT, handler)
+
+    def on_step_begin(self, iteration: int, trials: list[Any], **info: Any) -> None:
+        if self.stopper.reason and self.generator is not None:
+            self.generator.stop_launching(self.stopper.reason)
 
     def on_step_end(self, iteration: int, trials: list[Any], **info: Any) -> None:
         if self.progress is None or time.monotonic() - self.last_update < 0.25:

@@ -14,7 +14,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sweepspec.run.rundir import EXPERIMENT_NAME
 from sweepspec.search.plan import SearchPlan, compile_search
 from sweepspec.search.space import SpaceModel
 from sweepspec.search.stops import StopRule, stop_rule
@@ -241,8 +240,9 @@ def _fmt(kwargs: dict[str, Any]) -> str:
     return ", ".join(f"{k}={v!r}" for k, v in kwargs.items())
 
 
-def describe_ray(spec: Spec) -> list[str]:
-    """What ``spec`` compiles to on Ray, for ``sweepspec plan`` (no Ray started)."""
+def describe_ray(spec: Spec, experiment: str) -> list[str]:
+    """What ``spec`` compiles to on Ray, for ``sweepspec plan`` (no Ray started);
+    ``experiment``: the Ray experiment's directory in the run directory."""
     plan = compile_ray(spec)
     o = plan.search
     address = getattr(spec.backend, "address", None)
@@ -253,7 +253,7 @@ def describe_ray(spec: Spec) -> list[str]:
     )
     sampler_args = "".join(f", {k}={v!r}" for k, v in o.sampler_kwargs.items())
     lines = [
-        f"ray tune Tuner on {where}, experiment {EXPERIMENT_NAME!r} in <storage>/{spec.run_name}/",
+        f"ray tune Tuner on {where}, experiment {experiment!r} in <storage>/{spec.run_name}/",
         f"searcher OptunaSearch(define-by-run, sampler=optuna {o.sampler}(seed={o.seed}"
         f"{sampler_args}), metric={plan.metric!r}, mode={plan.mode!r}"
         + (f", points_to_evaluate={len(o.try_first)} try_first" if o.try_first else "")

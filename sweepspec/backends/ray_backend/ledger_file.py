@@ -89,25 +89,38 @@ class LedgerFile:
 
     def ledger(self) -> Ledger:
         """Fold the events into logical trials (display ids), as the Optuna ledger does."""
+        return self._fold()[1]
+
+    def trial_ids(self) -> dict[str, str]:
+        """Display trial id by Ray trial id, of the trials not dropped."""
+        return self._fold()[0]
+
+    def _fold(self) -> tuple[dict[str, str], Ledger]:
         ledger = Ledger()
         ids: dict[str, str] = {}
         for e in self.events():
             ray_id = e["ray_id"]
-            tid = ids.setdefault(ray_id, _unique_id(str(e.get("trial_id", ray_id)), ray_id, ids))
+            if e.get("event") == "drop":  # its id is free again: the trial that replaces it
+                tid = ids.pop(ray_id, None)
+                record = ledger.records.get(tid) if tid is not None else None
+                if tid is not None and record is not None and record.state == "RUNNING":
+                    del ledger.records[tid]
+                    ledger.in_flight.discard(tid)
+                continue
+            tid = ids.get(ray_id)
+            if tid is None:
+                tid = ids[ray_id] = _unique_id(str(e.get("trial_id", ray_id)), ray_id, ids)
             previous = ledger.records.get(tid)
             if previous is not None and previous.state != "RUNNING":
                 continue
             if e.get("event") == "end":
                 ledger.records[tid] = record_from(e, tid)
                 ledger.in_flight.discard(tid)
-            elif e.get("event") == "drop":
-                ledger.records.pop(tid, None)
-                ledger.in_flight.discard(tid)
             elif previous is None:
                 params = dict(e.get("params") or {})
                 ledger.records[tid] = TrialRecord(tid, "RUNNING", params=params)
                 ledger.in_flight.add(tid)
-        return ledger
+        return ids, ledger
 
 
 def _unique_id(wanted: str, ray_id: str, ids: Mapping[str, str]) -> str:

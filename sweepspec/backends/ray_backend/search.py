@@ -7,6 +7,7 @@ Driver side only: imports Ray Tune and Optuna."""
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -167,19 +168,34 @@ def _params_key(params: Mapping[str, Any]) -> str:
 
 
 class SpecSearchGenerator(SearchGenerator):
-    """Ray's ``SearchGenerator`` around ``ConcurrencyLimiter(SpecSearch)`` whose trial budget
-    and concurrency are this session's: on ``Tuner.restore`` Ray would bring back the first
-    session's ``num_samples`` (and its concurrency, and ``num_samples=1`` when it restarts an
-    experiment whose state was never saved). A spec may raise or lower them on resume."""
+    """Ray's ``SearchGenerator`` around ``ConcurrencyLimiter(SpecSearch)`` whose trial budget,
+    concurrency and time budget are this session's: on ``Tuner.restore`` Ray would bring back
+    the first session's ``num_samples`` (and its concurrency, and ``num_samples=1`` when it
+    restarts an experiment whose state was never saved). A spec may raise or lower them on
+    resume.
 
-    def __init__(self, searcher: SpecSearch, num_samples: int, concurrency: int | None) -> None:
+    The whole-sweep stops (``time_budget``, ``target``, ``max_failed``) stop *launching*, as on
+    the Optuna backend: no new trial starts, and the trials that are running run to their end
+    (Ray's own ``time_budget_s`` and ``stop_all`` would cut them off, unfinished)."""
+
+    def __init__(
+        self,
+        searcher: SpecSearch,
+        num_samples: int,
+        concurrency: int | None,
+        deadline: float | None = None,
+    ) -> None:
         inner = searcher if not concurrency else ConcurrencyLimiter(searcher, concurrency)
         super().__init__(inner)
-        self.override(num_samples, concurrency)
+        self.override(num_samples, concurrency, deadline)
 
-    def override(self, num_samples: int, concurrency: int | None) -> None:
+    def override(self, num_samples: int, concurrency: int | None, deadline: float | None) -> None:
+        """This session's budget: ``deadline`` is a ``time.time()`` reading past which no
+        trial is launched (None: no time budget)."""
         self._sweepspec_total = num_samples
         self._sweepspec_concurrency = concurrency
+        self._sweepspec_deadline = deadline
+        self._sweepspec_stop: str | None = None
         self._apply()
 
     def _apply(self) -> None:
@@ -189,6 +205,22 @@ class SpecSearchGenerator(SearchGenerator):
         concurrency = getattr(self, "_sweepspec_concurrency", None)
         if concurrency and isinstance(self.searcher, ConcurrencyLimiter):
             self.searcher.max_concurrent = concurrency
+
+    def stop_launching(self, reason: str) -> None:
+        """Launch no more trials (the first reason given is kept)."""
+        if self._sweepspec_stop is None:
+            self._sweepspec_stop = reason
+
+    @property
+    def stopped(self) -> str | None:
+        """Why no more trials are launched in this session (None: they still are)."""
+        deadline = self._sweepspec_deadline
+        if self._sweepspec_stop is None and deadline is not None and time.time() >= deadline:
+            self._sweepspec_stop = "time_budget"
+        return self._sweepspec_stop
+
+    def is_finished(self) -> bool:
+        return bool(super().is_finished() or self.stopped)
 
     def add_configurations(self, experiments: Any) -> None:
         super().add_configurations(experiments)
@@ -205,6 +237,8 @@ class SpecSearchGenerator(SearchGenerator):
 
     def next_trial(self) -> Any:
         self._adopt_pending()  # also when Ray had no searcher state to restore
+        if self.stopped:
+            return None
         return super().next_trial()  # type: ignore[no-untyped-call]
 
     def _adopt_pending(self) -> None:

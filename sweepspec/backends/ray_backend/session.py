@@ -47,7 +47,7 @@ from sweepspec.spec.root import Spec
 
 if TYPE_CHECKING:
     from sweepspec.backends.ray_backend.callback import SweepCallback
-    from sweepspec.backends.ray_backend.search import SpecSearch
+    from sweepspec.backends.ray_backend.search import SpecSearchGenerator
     from sweepspec.backends.ray_backend.stopper import SpecStopper
 
 __all__ = ["check_resources", "reconcile", "run_ray"]
@@ -162,28 +162,25 @@ def _trainable(loaded: LoadedSpec, plan: RayPlan, rundir: RunDir) -> Any:
 def _configs(
     plan: RayPlan,
     *,
-    searcher: SpecSearch,
+    generator: SpecSearchGenerator,
     stopper: SpecStopper,
     callback: SweepCallback,
-    concurrency: int | None,
-    budget: float | None,
     rundir: RunDir,
 ) -> tuple[Any, Any]:
     from ray import tune
 
     from sweepspec.backends.ray_backend.schedulers import build_scheduler
-    from sweepspec.backends.ray_backend.search import SpecSearchGenerator
 
     single = plan.single_metric is not None
     mode: Any = plan.mode if single else None
     tune_config = tune.TuneConfig(
         metric=plan.single_metric,
         mode=mode,
-        search_alg=SpecSearchGenerator(searcher, plan.num_samples, concurrency),
+        search_alg=generator,
         scheduler=build_scheduler(plan),
         num_samples=plan.num_samples,
         max_concurrent_trials=None,  # the generator's own ConcurrencyLimiter (changeable)
-        time_budget_s=budget,
+        time_budget_s=None,  # the generator's own deadline: running trials run to their end
         reuse_actors=True,
     )
     run_config = tune.RunConfig(
@@ -206,10 +203,10 @@ def _restore(
     callback_factory: Callable[[SpecStopper], SweepCallback],
     num_samples: int,
     concurrency: int | None,
-    budget: float | None,
+    deadline: float | None,
 ) -> Any | None:
     """``Tuner.restore`` of the experiment at ``path``, with this session's callback and
-    budget (``num_samples``, time budget, concurrency: Ray would restore the old ones); None
+    budget (``num_samples``, deadline, concurrency: Ray would restore the old ones); None
     when its state is damaged and no trial has finished (start over)."""
     import pickle
 
@@ -261,12 +258,14 @@ def _restore(
     adopted = reconcile(path, ledger_file)
     run_config = inner._run_config
     stopper = run_config.stop
-    run_config.callbacks = [callback_factory(stopper)]
-    inner._tune_config.time_budget_s = budget
+    callback = callback_factory(stopper)
+    run_config.callbacks = [callback]
+    inner._tune_config.time_budget_s = None
     search_alg = inner._tune_config.search_alg
     if hasattr(search_alg, "override"):
-        search_alg.override(num_samples - len(adopted), concurrency)
+        search_alg.override(num_samples - len(adopted), concurrency, deadline)
         search_alg.adopt(adopted)
+        callback.generator = search_alg
     return tuner
 
 
@@ -407,7 +406,7 @@ def _fit(
     from ray import tune
 
     from sweepspec.backends.ray_backend.callback import SweepCallback
-    from sweepspec.backends.ray_backend.search import SpecSearch
+    from sweepspec.backends.ray_backend.search import SpecSearch, SpecSearchGenerator
     from sweepspec.backends.ray_backend.stopper import SpecStopper
 
     _skip_callback_telemetry()
@@ -417,6 +416,11 @@ def _fit(
     ledger = ledger_file.ledger()
     holder: dict[str, Any] = {}
     note = {"concurrency": concurrency}
+    deadline = (
+        None
+        if budget is None
+        else time.time() + budget - session.elapsed() + session.elapsed_before
+    )
 
     def make_callback(stopper: SpecStopper) -> SweepCallback:
         for _ in range(ledger.failed - getattr(stopper, "failed", 0)):
@@ -435,7 +439,7 @@ def _fit(
             callback_factory=make_callback,
             num_samples=plan.num_samples,
             concurrency=concurrency,
-            budget=budget,
+            deadline=deadline,
         )
     elif ledger.finished:
         raise SweepspecError(
@@ -459,14 +463,10 @@ def _fit(
             )
         stopper = SpecStopper(plan)
         callback = make_callback(stopper)
+        generator = SpecSearchGenerator(searcher, plan.num_samples, concurrency, deadline)
+        callback.generator = generator
         tune_config, run_config = _configs(
-            plan,
-            searcher=searcher,
-            stopper=stopper,
-            callback=callback,
-            concurrency=concurrency,
-            budget=budget,
-            rundir=rundir,
+            plan, generator=generator, stopper=stopper, callback=callback, rundir=rundir
         )
         tuner = tune.Tuner(
             trainable, param_space={}, tune_config=tune_config, run_config=run_config
@@ -483,8 +483,8 @@ def _fit(
         return reason, 1 if reason.startswith("max_failed") else 0
     if done.finished >= plan.num_samples:
         return "done", 0
-    elapsed = last_callback.elapsed() if last_callback is not None else session.elapsed_before
-    if plan.time_budget_s is not None and elapsed >= plan.time_budget_s - 1.0:
+    generator_used = last_callback.generator if last_callback is not None else None
+    if generator_used is not None and generator_used.stopped == "time_budget":
         return "time_budget", 0
     left = plan.num_samples - done.finished
     return (f"incomplete: Ray ended with {left} trial(s) unfinished; run again to resume them"), 1

@@ -39,7 +39,9 @@ def stopped_state(plan: RayPlan, result: Mapping[str, Any]) -> str:
 
 
 class SpecStopper(Stopper):
-    """``stop.trial`` ends a trial; ``stop.sweep.target`` and ``trials.max_failed`` the sweep."""
+    """``stop.trial`` ends a trial. ``stop.sweep.target`` and ``trials.max_failed`` set
+    :attr:`reason`, upon which the driver's callback launches no more trials (the running ones
+    run to their end, as on the Optuna backend; Ray's ``stop_all`` would cut them off)."""
 
     def __init__(self, plan: RayPlan) -> None:
         self.plan = plan
@@ -61,11 +63,11 @@ class SpecStopper(Stopper):
             self.reason = "target"
         return hit
 
+    def stop_all(self) -> bool:
+        return False  # a whole-sweep stop launches no more trials: see the class docstring
+
     def note_failure(self) -> None:
         self.failed += 1
         max_failed = self.plan.max_failed
         if max_failed is not None and self.failed >= max_failed and not self.reason:
             self.reason = f"max_failed: {self.failed} trials failed"
-
-    def stop_all(self) -> bool:
-        return self.reason is not None

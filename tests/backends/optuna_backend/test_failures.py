@@ -5,7 +5,6 @@ the run directory and the Optuna journal hold afterwards."""
 from __future__ import annotations
 
 import math
-import re
 import time
 from pathlib import Path
 from typing import Any
@@ -25,7 +24,6 @@ from tests.builders import (
     read_best,
     read_csv,
     read_summary,
-    run_cli,
     run_dir,
     run_ok,
     spec,
@@ -286,48 +284,7 @@ def test_flaky_trial_succeeds_on_retry(tmp_path: Path) -> None:
     assert read_summary(tmp_path, "flaky")["failed"] == []
 
 
-def test_max_failed_stops_the_sweep(tmp_path: Path) -> None:
-    write_spec(
-        tmp_path,
-        spec(
-            "maxfail",
-            objective={"function": FAULTY + "raises"},
-            trials={"num_samples": 8, "max_failed": 2, "max_retries": 0},
-        ),
-    )
-    proc = run_cli(tmp_path)
-    assert proc.returncode == 1, proc.stderr
-    assert "Traceback" not in proc.stderr
-    stopped = re.search(r"sweep stopped: max_failed: (\d+) trials failed", proc.stderr)
-    assert stopped and int(stopped.group(1)) in (2, 3), proc.stderr
-    rows = read_csv(tmp_path, "maxfail")
-    assert 2 <= len(rows) <= 3  # what was already running when the second failed may finish
-    assert set(states(rows)) == {"FAILED"}
-    assert len(load_study(tmp_path, "maxfail").get_trials()) == len(rows)
-
-
 # -- sweep stops ----------------------------------------------------------------------------
-
-
-def test_time_budget_stops_launching(tmp_path: Path) -> None:
-    write_spec(
-        tmp_path,
-        spec(
-            "budget",
-            objective={"function": CURVE, "config": {"epochs": 4, "step_seconds": 0.2}},
-            space={"lr": {"loguniform": [1e-4, 1e-1]}},
-            trials={"num_samples": 50},
-            stop={"sweep": {"time_budget": 2}},
-        ),
-    )
-    proc = run_ok(tmp_path, timeout=60)
-    assert "[stopped: time_budget]" in proc.stderr
-    rows = read_csv(tmp_path, "budget")
-    # 0.8 s trials, two at once, launched for 2 s: at most 3 rounds of 2 (the last runs out)
-    assert 2 <= len(rows) <= 8
-    assert states(rows) == {"COMPLETE": len(rows)}  # trials in flight run to their end
-    summary = read_summary(tmp_path, "budget")
-    assert summary["elapsed_s"] < 2 + 0.8 + 4  # budget + one trial + slack (a loaded machine)
 
 
 def test_target_stops_the_sweep(tmp_path: Path) -> None:
@@ -404,55 +361,7 @@ def test_nan_report_is_never_shown_to_the_pruner(tmp_path: Path) -> None:
             assert t.values == [0.5]
 
 
-def test_stop_trial_ends_trials_as_complete(tmp_path: Path) -> None:
-    write_spec(
-        tmp_path,
-        spec(
-            "stoptrial",
-            objective={"function": CURVE, "config": {"epochs": 9, "step_seconds": 0.01}},
-            space={"lr": {"loguniform": [1e-4, 1e-1]}},
-            stop={"trial": {"training_iteration": 3}},
-            trials={"num_samples": 3},
-        ),
-    )
-    run_ok(tmp_path)
-    rows = read_csv(tmp_path, "stoptrial")
-    assert states(rows) == {"COMPLETE": 3}
-    for r in rows:
-        assert int(r["iterations"]) == 3 and r["epoch"] == "3"
-        final = (math.log10(float(r["params.lr"])) + 2.5) ** 2
-        assert float(r["loss"]) == pytest.approx(final + 1 / 3)
-
-
 # -- the space: conditions, constraints, try_first, grid ------------------------------------
-
-
-def test_inactive_conditional_param_is_empty(tmp_path: Path) -> None:
-    write_spec(
-        tmp_path,
-        spec(
-            "when",
-            space={
-                "x": {"uniform": [-1.0, 1.0]},
-                "y": {"uniform": [-1.0, 1.0]},
-                "optimizer": {"choice": ["adam", "sgd"]},
-                "momentum": {"uniform": [0.0, 0.9], "when": "optimizer == 'sgd'"},
-            },
-            trials={"num_samples": 8},
-        ),
-    )
-    run_ok(tmp_path)
-    rows = read_csv(tmp_path, "when")
-    assert states(rows) == {"COMPLETE": 8}
-    assert {r["params.optimizer"] for r in rows} == {"adam", "sgd"}
-    for r in rows:
-        if r["params.optimizer"] == "sgd":
-            assert 0.0 <= float(r["params.momentum"]) <= 0.9
-        else:
-            assert r["params.momentum"] == ""
-    for t in load_study(tmp_path, "when").get_trials():
-        assert ("momentum" in t.params) == (t.params["optimizer"] == "sgd")
-        assert ("momentum" in t.user_attrs["config"]) == (t.params["optimizer"] == "sgd")
 
 
 def test_constraint_violating_samples_never_run(tmp_path: Path) -> None:
@@ -501,26 +410,3 @@ def test_try_first_runs_first_and_once(tmp_path: Path) -> None:
     assert sum(1 for t in study.get_trials() if t.params == first) == 1
     assert sum(1 for t in study.get_trials() if "try_first" in t.user_attrs) == 1
     assert not [t for t in study.get_trials() if t.state.name in ("WAITING", "RUNNING")]
-
-
-def test_grid_leaf_runs_every_value_num_samples_times(tmp_path: Path) -> None:
-    write_spec(
-        tmp_path,
-        spec(
-            "grid",
-            space={
-                "x": {"uniform": [-1.0, 1.0]},
-                "y": {"uniform": [-1.0, 1.0]},
-                "optimizer": {"grid": ["adam", "sgd", "rms"]},
-            },
-            trials={"num_samples": 2},
-        ),
-    )
-    run_ok(tmp_path)
-    rows = read_csv(tmp_path, "grid")
-    assert states(rows) == {"COMPLETE": 6}
-    per_value: dict[str, int] = {}
-    for r in rows:
-        per_value[r["params.optimizer"]] = per_value.get(r["params.optimizer"], 0) + 1
-    assert per_value == {"adam": 2, "sgd": 2, "rms": 2}
-    assert len({(r["params.x"], r["params.y"]) for r in rows}) == 6  # the rest is sampled

@@ -416,6 +416,30 @@ def test_postgres_workers_exact(tmp_path: Path, pg_url: str) -> None:
 
 
 @pytest.mark.postgres
+def test_status_and_results_read_a_plain_postgresql_url(tmp_path: Path, pg_url: str) -> None:
+    """``status`` and ``results`` open a database storage through the code ``run`` uses: a
+    bare ``postgresql://`` URL names the installed driver (it was a traceback, "No module
+    named 'psycopg'", exit 3)."""
+    assert pg_url.startswith("postgresql://")
+    _spec(tmp_path, "pgread", pg_url, per_point=2, grid=False)
+    _finish([_start(tmp_path, "run", _env(tmp_path, SWEEPSPEC_TEST_DRIVERS="1"))])
+    for command in (["status", "spec.yaml", "--json"], ["results", "spec.yaml", "--json"]):
+        proc = subprocess.run(
+            [sys.executable, "-m", "sweepspec", *command],
+            cwd=tmp_path,
+            env=_env(tmp_path),
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert proc.returncode == 0, proc.stderr
+        assert "Traceback" not in proc.stderr
+        data = json.loads(proc.stdout)
+        assert data["trials"]["COMPLETE"] == 2, data
+
+
+@pytest.mark.postgres
 def test_postgres_url_from_env(tmp_path: Path, pg_url: str) -> None:
     """``${oc.env:...}`` in the storage URL is resolved when connecting, by every process;
     the values never reach the run directory. (Trust auth ignores the password, which makes

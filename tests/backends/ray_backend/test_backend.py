@@ -1,16 +1,15 @@
-"""The ray backend end to end, on a small local Ray: early stopping, PBT over checkpoints,
-timeouts, retries, NaN, GPU packing, and resume after SIGKILL.
+"""What only the ray backend does, end to end: resume past Ray's last snapshot, ASHA with its
+results read back and MLflow, PBT over checkpoints, trial processes reused by Ray actors,
+GPU packing. (What every backend promises is in tests/contract.)
 
-All but the SIGKILL test run ``run_ray`` in this process on one Ray started for the module
-(2 CPUs and 2 *logical* GPUs, so that GPU packing is tested without a GPU)."""
+All but the SIGKILL test run ``run_ray`` in this process on the session's local Ray (2 CPUs and
+2 *logical* GPUs, so that GPU packing is tested without a GPU)."""
 
 from __future__ import annotations
 
 import csv
 import json
-import logging
 import os
-import random
 import signal
 import subprocess
 import sys
@@ -25,11 +24,12 @@ from sweepspec.backends.ray_backend.session import run_ray
 from sweepspec.errors import SweepspecError
 from sweepspec.load import load_spec
 from sweepspec.run.session import RunOptions
+from tests.conftest import stop_local_ray
 
 pytestmark = pytest.mark.ray
 
 REPO = Path(__file__).resolve().parents[3]
-OBJECTIVES = Path(__file__).with_name("objectives.py")
+OBJECTIVES = Path(__file__).parents[2] / "objectives.py"
 LIFECYCLE = "sweepspec_examples.faulty:lifecycle"  # the Optuna backend's reuse test uses it too
 
 
@@ -158,56 +158,6 @@ def _kill_session(proc: subprocess.Popen[bytes]) -> list[Any]:
     return alive
 
 
-def test_sigkill_then_resume_runs_each_trial_exactly_once(tmp_path: Path) -> None:
-    spec = write(
-        tmp_path,
-        "kill9",
-        f"{OBJECTIVES}:curve",
-        {"lr": {"loguniform": [1e-4, 1e-1]}},
-        config={"epochs": 4, "step_seconds": 0.25},
-        trials={"num_samples": 6},
-        resources={"max_concurrent": 2},
-    )
-    rng = random.Random(20260501)
-    finished_before: dict[str, dict[str, Any]] = {}
-    for _ in range(2):
-        seen = len(ledger_events(tmp_path, "kill9"))
-        proc = _cli(tmp_path, spec)
-        deadline = time.monotonic() + 150
-        while time.monotonic() < deadline and proc.poll() is None:
-            if len(ledger_events(tmp_path, "kill9")) > seen:  # a trial started or ended
-                break
-            time.sleep(0.1)
-        if proc.poll() is not None:  # a resumed run can finish before any new event
-            assert proc.returncode == 0, (tmp_path / "stderr.txt").read_text()
-            break
-        time.sleep(rng.uniform(0.3, 3.0))
-        orphans = _kill_session(proc)
-        assert not orphans, f"processes survived the kill: {orphans}"
-        for e in ledger_events(tmp_path, "kill9"):
-            if e["event"] == "end":
-                finished_before.setdefault(e["ray_id"], e)
-    (tmp_path / "stderr.txt").write_text("")
-    proc = _cli(tmp_path, spec)
-    proc.wait(timeout=300)
-    err = (tmp_path / "stderr.txt").read_text()
-    assert proc.returncode == 0, err
-    assert "Traceback" not in err
-    table = rows(tmp_path, "kill9")
-    assert len(table) == 6, table
-    assert {r["state"] for r in table} == {"COMPLETE"}
-    assert len({r["trial_id"] for r in table}) == 6
-    ends = [e for e in ledger_events(tmp_path, "kill9") if e["event"] == "end"]
-    assert len(ends) == len({e["ray_id"] for e in ends}) == 6  # none recorded twice
-    by_id = {r["trial_id"]: r for r in table}
-    for e in finished_before.values():  # what had finished is kept as it was
-        assert float(by_id[e["trial_id"]]["loss"]) == pytest.approx(e["metrics"]["loss"])
-    # a re-run of a finished sweep runs nothing
-    proc = _cli(tmp_path, spec)
-    proc.wait(timeout=120)
-    assert proc.returncode == 0 and len(rows(tmp_path, "kill9")) == 6
-
-
 def test_resume_keeps_trials_that_ended_after_the_last_snapshot(tmp_path: Path) -> None:
     """Ray saves its state every few seconds, not after each trial: trials that ended after
     the last snapshot are kept (counted, never run again), and the seeded random searcher,
@@ -251,28 +201,6 @@ def test_resume_keeps_trials_that_ended_after_the_last_snapshot(tmp_path: Path) 
 
 
 # -- in-process runs on one local Ray ---------------------------------------------------
-
-
-def _start_local_ray() -> Any:
-    """2 CPUs and 2 *logical* GPUs: GPU packing is tested without a GPU."""
-    import ray
-
-    ray.init(
-        address="local",
-        num_cpus=2,
-        num_gpus=2,
-        include_dashboard=False,
-        log_to_driver=False,
-        logging_level=logging.ERROR,
-    )
-    return ray
-
-
-@pytest.fixture(scope="module")
-def local_ray() -> Any:
-    ray = _start_local_ray()
-    yield ray
-    ray.shutdown()
 
 
 def run(path: Path, *overrides: str, **kwargs: Any) -> tuple[Any, Recorder]:
@@ -375,41 +303,6 @@ def test_pbt_exploits_checkpoints(
     assert all(int(r["iterations"]) == 10 for r in table)
 
 
-def test_failures_retries_timeout_nan(
-    local_ray: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.chdir(tmp_path)
-    modes = ["ok", "raise", "flaky", "nan", "hang", "missing"]
-    spec = write(
-        tmp_path,
-        "fail",
-        f"{OBJECTIVES}:modes",
-        {"mode": {"choice": modes}},
-        try_first=[{"mode": m} for m in modes],
-        trials={"num_samples": 6, "max_retries": 1, "timeout": 4},
-        resources={"max_concurrent": 2},
-    )
-    outcome, progress = run(spec)
-    table = {r["params.mode"]: r for r in rows(tmp_path, "fail")}
-    assert {m: table[m]["state"] for m in modes} == {
-        "ok": "COMPLETE",
-        "raise": "FAILED",
-        "flaky": "COMPLETE",
-        "nan": "FAILED",
-        "hang": "FAILED",
-        "missing": "FAILED",
-    }
-    errors = {r.params["mode"]: r for r in outcome.ledger.records.values()}
-    assert errors["raise"].error == "ValueError: boom" and errors["raise"].attempts == 2
-    assert errors["nan"].error.startswith("nan_metric: loss = nan") and errors["nan"].attempts == 1
-    assert errors["hang"].error == "timeout: killed after 4 s"
-    assert errors["missing"].error.startswith("missing_metric: the trial did not report 'loss'")
-    assert errors["flaky"].attempts == 2
-    summary = json.loads((tmp_path / "runs" / "fail" / "summary.json").read_text())
-    assert summary["trials"] == {"COMPLETE": 2, "PRUNED": 0, "FAILED": 4, "RUNNING": 0}
-    assert len([d for d in progress.done if d[1] == "FAILED"]) == 4
-
-
 def test_trial_processes_are_reused_until_a_trial_leaves_one_dirty(
     local_ray: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -500,7 +393,7 @@ def test_fractional_gpus_pack_trials(
 
 
 @pytest.mark.gpu
-def test_real_cuda_trials(local_ray: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_real_cuda_trials(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     torch = pytest.importorskip("torch")
     if not torch.cuda.is_available():
         pytest.skip("no CUDA GPU")
@@ -513,12 +406,9 @@ def test_real_cuda_trials(local_ray: Any, tmp_path: Path, monkeypatch: pytest.Mo
         trials={"num_samples": 2},
         resources={"per_trial": {"cpu": 1, "gpu": 0.5}},
     )
-    import ray
-
-    ray.shutdown()  # this test needs Ray to see the real GPU
+    stop_local_ray()  # this test needs a Ray that sees the real GPU
     try:
         outcome, _ = run(spec)
     finally:
-        ray.shutdown()
-        _start_local_ray()
+        stop_local_ray()
     assert outcome.ledger.count("COMPLETE") == 2

@@ -25,7 +25,7 @@ from sweepspec.run.session import RunOptions
 pytestmark = pytest.mark.ray
 
 REPO = Path(__file__).resolve().parents[3]
-OBJECTIVES = Path(__file__).with_name("objectives.py")
+OBJECTIVES = Path(__file__).parents[2] / "objectives.py"
 RAY = str(Path(sys.executable).with_name("ray"))
 
 
@@ -113,7 +113,7 @@ def _forget_cluster(port: int) -> None:
 
 
 def test_trials_run_on_both_nodes(
-    cluster: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    no_local_ray: None, cluster: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import ray
 

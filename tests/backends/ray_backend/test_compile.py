@@ -168,7 +168,7 @@ def test_stops_resources_budget_and_describe() -> None:
     assert (plan.max_concurrent, plan.max_failures, plan.timeout_s) == (3, 2, 30)
     assert plan.num_samples == 7 and plan.search.try_first == ({"lr": 1e-3},)
     assert (plan.metric, plan.mode) == ("acc", "max")
-    text = "\n".join(describe_ray(spec))
+    text = "\n".join(describe_ray(spec, "tune"))
     for part in (
         "OptunaSearch(define-by-run",
         "TPESampler",
@@ -209,14 +209,15 @@ def test_stopper() -> None:
     assert not stopper("t", {"training_iteration": 1, "loss": 0.9})
     assert stopper("t", {"training_iteration": 9, "sweepspec_iterations": 3, "loss": 0.9})
     assert stopper("t", {"training_iteration": 1, "loss": 0.4})  # min metric: <= 0.5
-    assert not stopper.stop_all()
+    assert stopper.reason is None
     stopper("t", {"training_iteration": 1, "loss": 0.05})  # a stop rule ends it: counts
-    assert stopper.stop_all() and stopper.reason == "target"
+    assert stopper.reason == "target"
+    assert not stopper.stop_all()  # running trials are not cut off: launching stops
     s2 = stopper_of(compile_ray(spec))
     s2.note_failure()
-    assert not s2.stop_all()
+    assert s2.reason is None
     s2.note_failure()
-    assert s2.reason == "max_failed: 2 trials failed"
+    assert s2.reason == "max_failed: 2 trials failed" and not s2.stop_all()
 
 
 def test_resources_checked_against_nodes() -> None:

@@ -39,3 +39,10 @@ def test_a_dropped_trial_leaves_the_ledger(tmp_path: Path) -> None:
     folded = ledger.ledger()
     assert set(folded.records) == {"0"} and not folded.in_flight
     assert folded.finished == 1
+    # the dropped trial's id goes to the trial that replaces it: ids stay dense
+    assert ledger.trial_ids() == {"a1": "0"}
+    ledger.append({"event": "start", "ray_id": "c3", "trial_id": "1", "params": {}}, sync=False)
+    ledger.append({"event": "end", "ray_id": "c3", "trial_id": "1", "state": "COMPLETE"}, sync=True)
+    folded = ledger.ledger()
+    assert {t: r.state for t, r in folded.records.items()} == {"0": "COMPLETE", "1": "COMPLETE"}
+    assert ledger.trial_ids() == {"a1": "0", "c3": "1"}

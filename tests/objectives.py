@@ -1,4 +1,6 @@
-"""Objectives for the Ray tests (loaded by file path, as a user's ``file.py:function``)."""
+"""Objectives for the end-to-end tests of both backends (loaded by file path, as a user's
+``file.py:function``). They keep a ground truth of their own in ``config['log_dir']``: an
+append-only JSON-lines file a kind, written with one ``write`` per event."""
 
 from __future__ import annotations
 
@@ -38,6 +40,24 @@ def curve(config: dict[str, Any], trial: Any) -> dict[str, float]:
         time.sleep(float(config.get("step_seconds", 0.0)))
         loss = final + 1.0 / (step + 1)
         trial.report({"loss": loss}, checkpoint={"step": step + 1, "owner": trial.trial_id})
+    return {"loss": loss}
+
+
+def record(config: dict[str, Any], trial: Any) -> dict[str, float]:
+    """Logs the config it received (``configs.jsonl``: at its start and at its end), reports
+    ``steps`` times (sleeping ``seconds`` before each), and returns a loss that falls with
+    the step: ``(x - 0.3)**2 + (y - 0.1)**2`` (+0.1 for ``opt == 'sgd'``) + 1 / (step + 1).
+    Resumes from its checkpoint."""
+    _log(config, "configs", {"event": "start", "trial": trial.trial_id, "config": config})
+    base = (float(config.get("x", 0.0)) - 0.3) ** 2 + (float(config.get("y", 0.0)) - 0.1) ** 2
+    base += 0.1 if config.get("opt") == "sgd" else 0.0
+    state = trial.checkpoint.load() if trial.checkpoint else {"step": 0}
+    loss = base + 1.0
+    for step in range(state["step"], int(config.get("steps", 1))):
+        time.sleep(float(config.get("seconds", 0.0)))
+        loss = base + 1.0 / (step + 1)
+        trial.report({"loss": loss}, checkpoint={"step": step + 1})
+    _log(config, "configs", {"event": "end", "trial": trial.trial_id, "loss": loss})
     return {"loss": loss}
 
 

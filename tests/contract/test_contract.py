@@ -1,0 +1,309 @@
+"""What a spec promises whatever the backend, run on every backend (the ``backend`` fixture):
+the space's rules, grids, failures, stops, the exact budget, the results files, resume after
+SIGKILL and a changed spec refused. Each test is one or two small sweeps through the CLI."""
+
+from __future__ import annotations
+
+import random
+import time
+from collections import Counter
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.contract.conftest import Sweep
+
+COLUMNS_TAIL = ["iterations", "duration_s"]
+
+
+def _by_id(rows: list[dict[str, str]]) -> dict[str, dict[str, str]]:
+    return {r["trial_id"]: r for r in rows}
+
+
+# -- the space: constraints, when, derived, try_first --------------------------------------
+
+
+def test_constraints_when_derived_and_try_first(sweep: Sweep) -> None:
+    sweep.write(
+        "space",
+        space={
+            "x": {"uniform": [0.0, 1.0]},
+            "y": {"uniform": [0.0, 1.0]},
+            "opt": {"choice": ["adam", "sgd"]},
+            "momentum": {"uniform": [0.0, 0.9], "when": "opt == 'sgd'"},
+        },
+        derived={"total": "x + y"},
+        constraints=["x + y <= 0.8", "opt == 'adam' or momentum >= 0.3"],
+        try_first=[{"x": 0.3, "y": 0.1, "opt": "sgd", "momentum": 0.5}],
+        trials={"num_samples": 8},
+    )
+    sweep.run().ok()
+    rows = sweep.rows()
+    assert len(rows) == 8 and {r["state"] for r in rows} == {"COMPLETE"}
+    configs = sweep.configs()
+    assert len(configs) == 8  # no rejected proposal ever ran
+    for c in configs:
+        assert c["x"] + c["y"] <= 0.8
+        assert c["total"] == pytest.approx(c["x"] + c["y"])  # derived, in the config
+        assert ("momentum" in c) == (c["opt"] == "sgd")  # the condition decides
+        assert c["opt"] == "adam" or c["momentum"] >= 0.3
+    for r in rows:  # trials.csv leaves an inactive parameter empty
+        assert (r["params.momentum"] == "") == (r["params.opt"] == "adam")
+    first = _by_id(rows)["0"]  # try_first runs first, exactly as given, and once
+    assert (first["params.x"], first["params.y"], first["params.opt"]) == ("0.3", "0.1", "sgd")
+    assert sum(c["x"] == 0.3 and c["y"] == 0.1 for c in configs) == 1
+
+
+# -- grids ----------------------------------------------------------------------------------
+
+
+def test_grid_leaves_run_each_value_num_samples_times(sweep: Sweep) -> None:
+    sweep.write(
+        "gridleaf",
+        space={"x": {"uniform": [0.0, 1.0]}, "opt": {"grid": ["adam", "sgd", "rms"]}},
+        trials={"num_samples": 2},
+    )
+    sweep.run().ok()
+    rows = sweep.rows()
+    assert len(rows) == 6
+    assert Counter(r["params.opt"] for r in rows) == {"adam": 2, "sgd": 2, "rms": 2}
+
+
+def test_grid_searcher_runs_each_point_once_capped_by_num_samples(sweep: Sweep) -> None:
+    sweep.write(
+        "gridsearch",
+        space={"opt": {"choice": ["adam", "sgd"]}, "x": {"uniform": [0.0, 0.5], "step": 0.25}},
+        searcher={"type": "grid"},
+        trials={"num_samples": 10},
+    )
+    sweep.run().ok()
+    rows = sweep.rows()
+    points = sorted((r["params.opt"], float(r["params.x"])) for r in rows)
+    assert points == [(o, x) for o in ("adam", "sgd") for x in (0.0, 0.25, 0.5)]
+    assert sweep.summary()["num_samples"] == 6
+
+
+# -- failures -------------------------------------------------------------------------------
+
+
+def test_retries_timeout_nan_and_missing_metrics(sweep: Sweep) -> None:
+    modes = ["ok", "raise", "flaky", "nan", "hang", "missing"]
+    sweep.write(
+        "fail",
+        function="modes",
+        space={"mode": {"choice": modes}},
+        try_first=[{"mode": m} for m in modes],
+        trials={"num_samples": 6, "max_retries": 1, "timeout": 3},
+    )
+    sweep.run().ok()
+    rows = {r["params.mode"]: r for r in sweep.rows()}
+    assert {m: rows[m]["state"] for m in modes} == {
+        "ok": "COMPLETE",
+        "raise": "FAILED",
+        "flaky": "COMPLETE",
+        "nan": "FAILED",
+        "hang": "FAILED",
+        "missing": "FAILED",
+    }
+    failed = {f["trial_id"]: f["error"] for f in sweep.summary()["failed"]}
+    errors = {m: failed.get(rows[m]["trial_id"]) for m in modes}
+    assert errors["raise"] == "ValueError: boom"
+    assert errors["nan"].startswith("nan_metric: loss = nan")
+    assert errors["hang"] == "timeout: killed after 3 s"
+    assert errors["missing"].startswith("missing_metric: the trial did not report 'loss'")
+    best = yaml.safe_load(sweep.best())  # a failed trial never wins
+    assert best["mode"] in ("ok", "flaky")
+    assert sweep.summary()["trials"] == {"COMPLETE": 2, "PRUNED": 0, "FAILED": 4, "RUNNING": 0}
+
+
+def test_max_failed_stops_the_sweep(sweep: Sweep) -> None:
+    sweep.write(
+        "maxfail",
+        function="modes",
+        space={"mode": {"choice": ["raise"]}, "x": {"uniform": [0.0, 1.0]}},
+        trials={"num_samples": 12, "max_failed": 2},
+        resources={"max_concurrent": 1},
+    )
+    run = sweep.run()
+    assert run.code == 1, run.err
+    assert "max_failed: 2 trials failed" in run.err and "Traceback" not in run.err
+    rows = sweep.rows()
+    assert Counter(r["state"] for r in rows) == {"FAILED": 2}  # one at a time: exactly two
+
+
+# -- stops ----------------------------------------------------------------------------------
+
+
+def test_stop_trial_ends_a_trial_as_complete(sweep: Sweep) -> None:
+    sweep.write(
+        "stoptrial",
+        objective={"config": {"steps": 9}},
+        stop={"trial": {"training_iteration": 3}},
+        trials={"num_samples": 3},
+    )
+    sweep.run().ok()
+    rows = sweep.rows()
+    assert [r["state"] for r in rows] == ["COMPLETE"] * 3
+    assert all(int(r["iterations"]) == 3 for r in rows)
+    for r in rows:  # the value it reported at its third step is its final value
+        x, y = float(r["params.x"]), float(r["params.y"])
+        assert float(r["loss"]) == pytest.approx((x - 0.3) ** 2 + (y - 0.1) ** 2 + 1 / 3)
+
+
+def test_target_stops_the_sweep_and_running_trials_finish(sweep: Sweep) -> None:
+    sweep.write(
+        "target",
+        objective={"config": {"seconds": 0.3}},
+        try_first=[{"x": 0.3, "y": 0.1}],  # loss 1.0 at once: the target
+        stop={"sweep": {"target": {"loss": 1.001}}},
+        trials={"num_samples": 40},
+    )
+    run = sweep.run().ok()
+    assert "[stopped: target]" in run.err
+    rows = sweep.rows()
+    assert 1 <= len(rows) < 40
+    assert {r["state"] for r in rows} == {"COMPLETE"}  # nothing left running
+
+
+def test_time_budget_stops_launching_and_running_trials_finish(sweep: Sweep) -> None:
+    sweep.write(
+        "budget",
+        objective={"config": {"seconds": 0.5}},
+        trials={"num_samples": 60},
+        stop={"sweep": {"time_budget": 4}},
+    )
+    run = sweep.run().ok()
+    assert "[stopped: time_budget]" in run.err
+    rows = sweep.rows()
+    assert 2 <= len(rows) < 60
+    assert {r["state"] for r in rows} == {"COMPLETE"}  # the trials in flight ran to their end
+    ends = [e for e in sweep.log() if e["event"] == "end"]
+    assert len(ends) == len(rows)
+
+
+# -- the budget and the results files ----------------------------------------------------------
+
+
+def test_exactly_num_samples_and_the_same_results_files(sweep: Sweep) -> None:
+    sweep.write(
+        "files",
+        space={"x": {"uniform": [0.0, 1.0]}, "y": {"uniform": [0.0, 1.0]}, "z": 3},
+        objective={"config": {"steps": 2}},
+        trials={"num_samples": 5},
+    )
+    sweep.run().ok()
+    rows = sweep.rows()
+    assert sweep.columns() == ["trial_id", "state", "loss", "params.x", "params.y", *COLUMNS_TAIL]
+    assert sorted(int(r["trial_id"]) for r in rows) == list(range(5))
+    assert all(r["iterations"] == "2" and float(r["duration_s"]) > 0 for r in rows)
+    best = min(rows, key=lambda r: float(r["loss"]))
+    text = sweep.best()
+    assert text.startswith(f"# best trial {best['trial_id']}: loss={float(best['loss'])}")
+    config = yaml.safe_load(text)
+    assert config["x"] == pytest.approx(float(best["params.x"])) and config["z"] == 3
+    assert config["log_dir"] == str(sweep.dir)  # the whole config: objective.config too
+    summary = sweep.summary()
+    assert set(summary) >= {"name", "backend", "num_samples", "trials", "best", "failed"}
+    assert summary["backend"] == sweep.backend and summary["num_samples"] == 5
+    assert summary["trials"] == {"COMPLETE": 5, "PRUNED": 0, "FAILED": 0, "RUNNING": 0}
+    assert [b["trial_id"] for b in summary["best"]] == [best["trial_id"]]
+    assert isinstance(summary["elapsed_s"], float)
+    # the same spec again runs nothing; a larger budget extends the run to exactly that
+    sweep.run().ok()
+    assert len(sweep.configs()) == 5
+    sweep.run("trials.num_samples=7").ok()
+    assert sorted(int(r["trial_id"]) for r in sweep.rows()) == list(range(7))
+    assert len(sweep.configs()) == 7
+
+
+def test_a_changed_spec_is_refused_until_fresh(sweep: Sweep) -> None:
+    sweep.write("changed", trials={"num_samples": 2})
+    sweep.run().ok()
+    sweep.edit(space={"x": {"uniform": [0.0, 0.5]}, "y": {"uniform": [-1.0, 1.0]}})
+    refused = sweep.run()
+    assert refused.code == 1 and "Traceback" not in refused.err
+    assert "the spec changed since this run was created (space)" in refused.err
+    assert len(sweep.configs()) == 2  # nothing ran
+    fresh = sweep.run("--fresh").ok()
+    assert "previous run kept in" in fresh.out
+    assert len(sweep.rows()) == 2
+    assert all(0.0 <= float(r["params.x"]) <= 0.5 for r in sweep.rows())
+    assert len(list(sweep.dir.glob("runs/changed.old-*"))) == 1
+
+
+# -- resume after SIGKILL ----------------------------------------------------------------------
+
+
+def test_resume_after_sigkill_runs_each_trial_exactly_once(sweep: Sweep) -> None:
+    """Killed (the whole process group) while trials run, then resumed until done: every
+    trial that had finished is kept as it was, none is recorded twice, and exactly
+    ``num_samples`` finish. The kill schedule is seeded and printed."""
+    seed = 20261201
+    rng = random.Random(seed)
+    num_samples = 6
+    sweep.write(
+        "kill9",
+        objective={"config": {"steps": 4, "seconds": 0.25}},
+        trials={"num_samples": num_samples},
+    )
+    kills = 0
+    finished_before: dict[str, dict[str, str]] = {}
+    for round_ in range(2):
+        started = len(sweep.log())
+        proc = sweep.popen()
+        deadline = time.monotonic() + 150
+        running = False
+        while time.monotonic() < deadline and proc.poll() is None:
+            events = sweep.log()[started:]
+            starts = {e["trial"] for e in events if e["event"] == "start"}
+            ends = {e["trial"] for e in events if e["event"] == "end"}
+            if starts - ends:  # a trial is running now: the kill lands mid-trial
+                running = True
+                break
+            time.sleep(0.05)
+        if proc.poll() is not None:  # a resumed run can finish before a trial starts
+            assert proc.returncode == 0, (sweep.dir / "stderr.txt").read_text()
+            break
+        delay = rng.uniform(0.1, 1.5)
+        print(f"seed {seed}: kill {round_} {delay:.2f} s after a trial started")
+        time.sleep(delay)
+        assert running
+        sweep.kill(proc)
+        kills += 1
+        if (sweep.run_dir / "trials.csv").exists():
+            for r in sweep.rows():
+                if r["state"] == "COMPLETE":
+                    finished_before.setdefault(r["trial_id"], r)
+    assert kills >= 1
+    run = sweep.run().ok()  # (a subprocess for the optuna backend, in this process for ray)
+    assert "Traceback" not in run.err
+    rows = sweep.rows()
+    assert len(rows) == num_samples and {r["state"] for r in rows} == {"COMPLETE"}
+    assert sorted(int(r["trial_id"]) for r in rows) == list(range(num_samples))
+    by_id = _by_id(rows)
+    for tid, before in finished_before.items():  # what had finished is kept, unchanged
+        assert by_id[tid]["loss"] == before["loss"] and by_id[tid]["params.x"] == before["params.x"]
+    params = Counter((r["params.x"], r["params.y"]) for r in rows)
+    assert max(params.values()) == 1  # no config ran twice to completion
+    ends = Counter(_config_key(e) for e in _ends_with_configs(sweep))
+    assert len(ends) == num_samples  # every finished trial ran to its end at least once
+    sweep.run().ok()  # a re-run of a finished sweep runs nothing
+    assert len(sweep.rows()) == num_samples
+
+
+def _ends_with_configs(sweep: Sweep) -> list[dict[str, Any]]:
+    """The configs of the attempts that ran to their end (an attempt's start and end events
+    share its trial id; the last start of an id before an end is that attempt's)."""
+    out = []
+    last: dict[str, dict[str, Any]] = {}
+    for e in sweep.log():
+        if e["event"] == "start":
+            last[e["trial"]] = e["config"]
+        elif e["trial"] in last:
+            out.append(last[e["trial"]])
+    return out
+
+
+def _config_key(config: dict[str, Any]) -> tuple[float, float]:
+    return (round(float(config["x"]), 12), round(float(config["y"]), 12))
