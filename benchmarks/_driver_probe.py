@@ -64,18 +64,17 @@ def _mark_once(name: str, func: Any) -> Any:
 
 
 def _install() -> None:
-    import sweepspec.objective_loader
-    import sweepspec.run.journal as journal
-    import sweepspec.run.optuna_runner as runner
-    import sweepspec.run.optuna_session as session
+    import sweepspec.backends.optuna_backend.journal as journal
+    import sweepspec.backends.optuna_backend.runner as runner
+    import sweepspec.backends.optuna_backend.session as session
+    import sweepspec.search.asker as asker
 
     marks["imported"] = time.time()
-    loader = sweepspec.objective_loader
-    loader.load_objective = _mark_once("objective_loaded", loader.load_objective)
+    session.load_objective = _mark_once("objective_loaded", session.load_objective)
     session.open_study = _mark_once("study_opened", session.open_study)
+    asker.FeasibleAsker.ask = _timed("ask + suggest", asker.FeasibleAsker.ask)
     cls = runner.OptunaRunner
     for name, label in (
-        ("_ask_feasible", "ask + suggest"),
         ("_ledger", "ledger"),
         ("_start", "start (fork)"),
         ("_finish", "finish (attrs, tell)"),

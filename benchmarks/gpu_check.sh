@@ -15,5 +15,5 @@ nvidia-smi -L
 python3 -c "import ray, optuna, pydantic, torch; print('ray', ray.__version__, 'optuna', optuna.__version__, 'torch', torch.__version__, torch.cuda.is_available())" || exit 1
 timeout 300 python3 benchmarks/gpu_check.py --samples "${SAMPLES:-12}" ${EPOCHS:+--epochs "$EPOCHS"} 2>&1 | tee "$OUT/gpu_check.log"
 rc=$?
-[ -n "${SKIP_PYTEST:-}" ] || timeout 120 python3 -m pytest -p no:cacheprovider -q -m gpu tests/ray 2>&1 | tail -15 | tee "$OUT/pytest_gpu.log"
+[ -n "${SKIP_PYTEST:-}" ] || timeout 120 python3 -m pytest -p no:cacheprovider -q -m gpu tests/backends/ray_backend 2>&1 | tail -15 | tee "$OUT/pytest_gpu.log"
 exit $rc

@@ -114,7 +114,7 @@ def import_times(tmp: Path, reps: int) -> dict[str, float]:
     code = {
         "bare": "pass",
         "sweepspec": "import sweepspec.cli, sweepspec.commands.run_cmd, "
-        "sweepspec.run.optuna_session, sweepspec.run.optuna_runner",
+        "sweepspec.backends.optuna_backend.session, sweepspec.backends.optuna_backend.runner",
         "optuna": "import optuna",
     }
     for _ in range(reps):

@@ -242,7 +242,7 @@ def render(result: dict[str, Any], count: int, command: str, machine: str) -> st
             f"median {med(per) * 1000:.1f} ms, max {max(per) * 1000:.1f} ms a spec",
         ),
         (
-            "... reading YAML (`yamlsrc.load_yaml`)",
+            "... reading YAML (`spec.source.load_yaml`)",
             f"{yaml_total:.3f} s",
             f"{yaml_total / total:.0%}",
         ),

@@ -39,4 +39,3 @@ def build_sampler(plan: SearchPlan, seed: int | None) -> BaseSampler:
             )
         ) from None
     return sampler
-

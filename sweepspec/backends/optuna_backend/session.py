@@ -16,6 +16,7 @@ from sweepspec.errors import Problem, SweepspecError
 from sweepspec.run.objective import load_objective
 from sweepspec.run.session import ProgressSink, RunOptions, RunOutcome, Session
 from sweepspec.search.warm_start import add_finished, warm_trials
+from sweepspec.spec.backend import OptunaBackend
 from sweepspec.spec.read import LoadedSpec
 from sweepspec.spec.root import Spec
 
@@ -51,9 +52,8 @@ def concurrency_for(spec: Spec) -> tuple[int, list[str]]:
             slots = [",".join(gpus[i : i + n]) for i in range(0, len(gpus) - n + 1, n)]
         fit = min(fit, len(slots))
     chosen: int | str = spec.resources.max_concurrent
-    workers = getattr(spec.backend, "workers", "auto")
-    if workers != "auto":
-        chosen = int(workers)
+    if isinstance(spec.backend, OptunaBackend) and spec.backend.workers != "auto":
+        chosen = spec.backend.workers
     n = fit if chosen == "auto" else int(chosen)
     if slots:
         n = min(n, len(slots))

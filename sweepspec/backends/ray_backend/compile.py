@@ -17,6 +17,7 @@ from typing import Any
 from sweepspec.search.plan import SearchPlan, compile_search
 from sweepspec.search.space import SpaceModel
 from sweepspec.search.stops import StopRule, stop_rule
+from sweepspec.spec.backend import RayBackend
 from sweepspec.spec.root import Spec
 from sweepspec.spec.scheduler import (
     AshaScheduler,
@@ -209,7 +210,7 @@ def compile_ray(spec: Spec) -> RayPlan:
     scheduler, kwargs, mutations = _scheduler(spec, search.space)
     per = spec.resources.per_trial
     conc = spec.resources.max_concurrent
-    address = getattr(spec.backend, "address", None)
+    address = spec.backend.address if isinstance(spec.backend, RayBackend) else None
     return RayPlan(
         search=search,
         study_name=spec.run_name,
@@ -245,7 +246,7 @@ def describe_ray(spec: Spec, experiment: str) -> list[str]:
     ``experiment``: the Ray experiment's directory in the run directory."""
     plan = compile_ray(spec)
     o = plan.search
-    address = getattr(spec.backend, "address", None)
+    address = spec.backend.address if isinstance(spec.backend, RayBackend) else None
     where = (
         "a local Ray sized to this machine"
         if address in (None, "local")

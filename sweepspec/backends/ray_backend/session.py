@@ -42,6 +42,7 @@ from sweepspec.backends.ray_backend.ledger_file import LedgerFile
 from sweepspec.errors import Problem, SweepspecError
 from sweepspec.run.rundir import EXPERIMENT_NAME, RunDir
 from sweepspec.run.session import ProgressSink, RunOptions, RunOutcome, Session
+from sweepspec.spec.backend import RayBackend
 from sweepspec.spec.read import LoadedSpec
 from sweepspec.spec.root import Spec
 
@@ -76,8 +77,9 @@ def _connect(spec: Spec) -> bool:
 
     if ray.is_initialized():
         return False
-    address = getattr(spec.backend, "address", None)
-    dashboard = bool(getattr(spec.backend, "dashboard", False))
+    backend = spec.backend
+    address = backend.address if isinstance(backend, RayBackend) else None
+    dashboard = backend.dashboard if isinstance(backend, RayBackend) else False
     try:
         if address in (None, "local"):
             # Ray runs its workers at nice 15 by default (polite on a cluster's spare machines);
