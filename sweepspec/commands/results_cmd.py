@@ -29,7 +29,9 @@ def main(args: argparse.Namespace) -> int:
     directions = spec.objective.directions
     records = records_in_order(ledger)
     paths = [p.path for p in spec.sampled_params()]
-    data = write_run_results(rundir, spec, ledger, {"elapsed_s": meta.get("elapsed_s")})
+    data = write_run_results(
+        rundir, spec, ledger, {"elapsed_s": meta.get("elapsed_s")}, total=meta.get("num_samples")
+    )
     plot_files = _plots(args, rundir.plots, records, directions, spec)
     tracker = tracker_for(spec, meta)
     if tracker is not None:

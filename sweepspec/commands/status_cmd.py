@@ -21,7 +21,7 @@ def main(args: argparse.Namespace) -> int:
     directions = spec.objective.directions
     best = best_trials(ledger.records.values(), directions)
     counts = {s: ledger.count(s) for s in ("COMPLETE", "PRUNED", "FAILED", "RUNNING")}
-    total = trial_count(spec)
+    total = int(meta.get("num_samples") or trial_count(spec))  # the run's, overrides included
     if args.json:
         print(
             json.dumps(

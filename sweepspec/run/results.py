@@ -121,9 +121,15 @@ def write_results(
 
 
 def write_run_results(
-    rundir: RunDir, spec: Spec, ledger: Ledger, extra: Mapping[str, Any]
+    rundir: RunDir,
+    spec: Spec,
+    ledger: Ledger,
+    extra: Mapping[str, Any],
+    *,
+    total: int | None = None,
 ) -> dict[str, Any]:
-    """The results files of ``spec``'s run from its ledger (``extra`` goes into summary.json)."""
+    """The results files of ``spec``'s run from its ledger (``extra`` goes into summary.json;
+    ``total``: the run's budget, when it is not the spec's own, e.g. an override's)."""
     return write_results(
         rundir,
         records_in_order(ledger),
@@ -132,7 +138,7 @@ def write_run_results(
         {
             "name": spec.run_name,
             "backend": spec.backend.type,
-            "num_samples": trial_count(spec),
+            "num_samples": total or trial_count(spec),
             **extra,
         },
     )

@@ -17,6 +17,7 @@ from sweepspec.run.ledger import Ledger, records_in_order
 from sweepspec.run.results import write_run_results
 from sweepspec.run.rundir import RunDir, changed_sections, fingerprint
 from sweepspec.run.tracking import MlflowSync, check_tracking, tracker_for
+from sweepspec.search.plan import trial_count
 from sweepspec.spec.read import LoadedSpec
 
 __all__ = [
@@ -111,6 +112,9 @@ class Session:
             loaded, fresh=options.fresh and primary, warm_start=options.warm_start and primary
         )
         meta = rundir.read_meta() if rundir.exists() else rundir.create(loaded, study_name)
+        if primary:  # the run's budget as this session runs it (overrides included)
+            meta["num_samples"] = trial_count(loaded.spec)
+            rundir.write_meta(meta)
         tracker = tracker_for(loaded.spec, meta) if primary else None
         return cls(loaded, rundir, meta, old if options.warm_start else None, tracker)
 

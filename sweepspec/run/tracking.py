@@ -32,6 +32,7 @@ __all__ = ["MlflowSync", "check_tracking", "tracker_for"]
 SWEEP_TAG = "sweepspec.sweep_id"
 TRIAL_TAG = "sweepspec.trial_id"
 ROLE_TAG = "sweepspec.role"
+NUM_SAMPLES_TAG = "sweepspec.num_samples"
 FINISHED = ("COMPLETE", "PRUNED", "FAILED")
 #: Trial state -> MLflow run status (a pruned trial ended early on purpose: KILLED).
 STATUS = {"COMPLETE": "FINISHED", "PRUNED": "KILLED", "FAILED": "FAILED"}
@@ -77,8 +78,14 @@ class MlflowSync:
         sweep_name: str,
         *,
         sweep_params: Mapping[str, Any] | None = None,
+        sweep_tags: Mapping[str, str] | None = None,
+        display_uri: str | None = None,
     ) -> None:
         self.tracking_uri = tracking_uri
+        #: what messages show: the spec's URI (``${oc.env:...}`` unresolved), masked
+        self.display_uri = mask_url(display_uri or tracking_uri)
+        #: set on the sweep's parent run at every connection (they may change: an extension)
+        self.sweep_tags = dict(sweep_tags or {})
         self.experiment = experiment
         self.sweep_id = sweep_id
         self.sweep_name = sweep_name
@@ -121,6 +128,8 @@ class MlflowSync:
             exp_id = exp.experiment_id
         self._experiment_id = exp_id
         self._parent = self._find_or_create_parent(client, exp_id)
+        for key, value in self.sweep_tags.items():
+            client.set_tag(self._parent, key, value[:MAX_TAG])
         self._logged = self._already_logged(client, exp_id)
         self._client = client
 
@@ -197,7 +206,7 @@ class MlflowSync:
                     self._warned = True
                     text = str(exc).splitlines()[0] if str(exc) else ""
                     print(
-                        f"warning: MLflow tracking at {mask_url(self.tracking_uri)} failed "
+                        f"warning: MLflow tracking at {self.display_uri} failed "
                         f"({type(exc).__name__}: {scrub(text)}); "
                         "trials are kept in the run directory and logged by the next sync",
                         file=sys.stderr,
@@ -257,7 +266,9 @@ class MlflowSync:
 
 def tracker_for(spec: Spec, meta: Mapping[str, Any]) -> MlflowSync | None:
     """The spec's MLflow tracker, or None when it names none. ``meta`` is the run directory's
-    meta.json (its ``sweep_id`` tells this sweep's runs from an earlier ``--fresh`` one's)."""
+    meta.json (its ``sweep_id`` tells this sweep's runs from an earlier ``--fresh`` one's; its
+    ``num_samples``, the run's budget, goes into the parent run's ``sweepspec.num_samples``
+    tag, which follows an extended run)."""
     cfg = spec.tracking.mlflow if spec.tracking else None
     if cfg is None:
         return None
@@ -272,7 +283,8 @@ def tracker_for(spec: Spec, meta: Mapping[str, Any]) -> MlflowSync | None:
             "backend": spec.backend.type,
             "searcher": spec.searcher.type,
             "scheduler": spec.scheduler.type,
-            "num_samples": trial_count(spec),
             "objective": spec.objective.function,
         },
+        sweep_tags={NUM_SAMPLES_TAG: str(meta.get("num_samples") or trial_count(spec))},
+        display_uri=cfg.tracking_uri,
     )

@@ -165,4 +165,13 @@ def test_one_trial_count_everywhere(
         for r in client.search_runs([exp.experiment_id])
         if r.data.tags.get("sweepspec.role") == "sweep"
     ]
-    assert parent.data.params["num_samples"] == "2"
+    assert parent.data.tags["sweepspec.num_samples"] == "2"
+    run_ok(tmp_path, "trials.num_samples=1")  # a smaller budget: the run's own count follows
+    assert main(["status", "spec.yaml"]) == 0
+    assert "2/1 done" in capsys.readouterr().out
+    (parent,) = [
+        r
+        for r in client.search_runs([exp.experiment_id])
+        if r.data.tags.get("sweepspec.role") == "sweep"
+    ]
+    assert parent.data.tags["sweepspec.num_samples"] == "1"
