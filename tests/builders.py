@@ -46,17 +46,16 @@ def merge(base: Mapping[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def spec(name: str, backend: str = "optuna", **sections: Any) -> dict[str, Any]:
+def spec(name: str, backend_type: str = "optuna", **sections: Any) -> dict[str, Any]:
     """A spec dict: :data:`BASE` with ``sections`` merged in (``space`` replaces the base's)
-    on ``backend``; ``objective`` may name only a function (``objectives.py:record`` style
-    names are file paths)."""
+    on the backend ``backend_type`` (a ``backend`` section adds its other keys)."""
     data = copy.deepcopy(BASE)
     if "space" in sections:
         data["space"] = sections.pop("space")
     data = merge(data, sections)
     data["name"] = name
-    if backend != "optuna" or "backend" in sections:
-        data["backend"] = merge({"type": backend}, sections.get("backend") or {})
+    if backend_type != "optuna":
+        data["backend"] = merge({"type": backend_type}, sections.get("backend") or {})
     return data
 
 

@@ -376,8 +376,8 @@ def test_constraint_violating_samples_never_run(tmp_path: Path) -> None:
     rejected = [t for t in study.get_trials() if t.user_attrs.get("rejected")]
     assert rejected  # the sampler did propose some, and they were told, not run
     ran = {p.name for p in (run_dir(tmp_path, "constrained") / "trials").iterdir()}
-    assert ran == {r["trial_id"] for r in rows}
-    assert not ran & {str(t.number) for t in rejected}
+    assert ran == {r["trial_id"] for r in rows}  # only what ran has a trial directory
+    assert not [t for t in rejected if "logical" in t.user_attrs]  # never launched
     assert all(t.params["x"] + t.params["y"] > -0.2 for t in rejected)
 
 
