@@ -46,7 +46,7 @@ from sweepspec.backends.optuna_backend.tally import tally
 from sweepspec.errors import SweepspecError
 from sweepspec.run.rundir import RunDir
 from tests.builders import env as base_env
-from tests.builders import wait_until, write_spec
+from tests.builders import spec, wait_until, write_spec
 
 REPO = Path(__file__).resolve().parents[3]
 TRY_FIRST = [{"x": 0.123, "g": "a"}, {"x": 0.456, "g": "b"}]
@@ -163,16 +163,14 @@ def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
 def _spec(tmp_path: Path, name: str, storage: str, per_point: int, *, grid: bool = True) -> None:
     (tmp_path / "rec").mkdir(exist_ok=True)
     (tmp_path / "obj.py").write_text(OBJECTIVE, encoding="utf-8")
-    data: dict[str, Any] = {
-        "sweepspec": 1,
-        "name": name,
-        "objective": {"function": "obj.py:main", "metric": "loss", "mode": "min"},
-        "space": {"x": {"uniform": [0.0, 1.0]}},
-        "searcher": {"type": "random", "seed": 0},
-        "trials": {"num_samples": per_point},
-        "resources": {"max_concurrent": 1},  # one trial a process: concurrency is processes
-        "storage": storage,
-    }
+    data = spec(
+        name,
+        objective={"function": "obj.py:main"},
+        space={"x": {"uniform": [0.0, 1.0]}},
+        trials={"num_samples": per_point},
+        resources={"max_concurrent": 1},  # one trial a process: concurrency is processes
+        storage=storage,
+    )
     if grid:
         data["space"]["g"] = {"grid": ["a", "b"]}
         data["try_first"] = TRY_FIRST

@@ -24,12 +24,14 @@ from sweepspec.backends.ray_backend.session import run_ray
 from sweepspec.errors import SweepspecError
 from sweepspec.load import load_spec
 from sweepspec.run.session import RunOptions
+from tests import builders
+from tests.builders import spec, write_spec
 from tests.conftest import stop_local_ray
 
 pytestmark = pytest.mark.ray
 
 REPO = Path(__file__).resolve().parents[3]
-OBJECTIVES = Path(__file__).parents[2] / "objectives.py"
+OBJECTIVES = builders.OBJECTIVES
 LIFECYCLE = "sweepspec_examples.faulty:lifecycle"  # the Optuna backend's reuse test uses it too
 
 
@@ -50,27 +52,12 @@ class Recorder:
 
 
 def write(tmp_path: Path, name: str, function: str, space: dict[str, Any], **sections: Any) -> Path:
-    data: dict[str, Any] = {
-        "sweepspec": 1,
-        "name": name,
-        "objective": {
-            "function": function,
-            "metric": "loss",
-            "mode": "min",
-            "config": {"log_dir": str(tmp_path)},
-        },
-        "space": space,
-        "searcher": {"type": "random", "seed": 0},
-        "backend": {"type": "ray"},
-    }
-    for key, value in sections.items():
-        if key == "config":
-            data["objective"]["config"].update(value)
-        else:
-            data[key] = value
-    path = tmp_path / f"{name}.yaml"
-    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
-    return path
+    """``<name>.yaml``: the tests' spec (tests/builders.py) on the ray backend, ``function`` the
+    objective, ``config`` merged into its ``objective.config`` (which names ``log_dir``)."""
+    config = {"log_dir": str(tmp_path), **sections.pop("config", {})}
+    objective = {"function": function, "config": config}
+    data = spec(name, "ray", objective=objective, space=space, **sections)
+    return write_spec(tmp_path, data, f"{name}.yaml")
 
 
 def rows(tmp_path: Path, name: str) -> list[dict[str, str]]:

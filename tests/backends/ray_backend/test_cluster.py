@@ -16,16 +16,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from sweepspec.backends.ray_backend.session import run_ray
 from sweepspec.load import load_spec
 from sweepspec.run.session import RunOptions
+from tests import builders
 
 pytestmark = pytest.mark.ray
 
 REPO = Path(__file__).resolve().parents[3]
-OBJECTIVES = Path(__file__).parents[2] / "objectives.py"
+OBJECTIVES = builders.OBJECTIVES
 RAY = str(Path(sys.executable).with_name("ray"))
 
 
@@ -118,22 +118,14 @@ def test_trials_run_on_both_nodes(
     import ray
 
     monkeypatch.chdir(tmp_path)
-    data = {
-        "sweepspec": 1,
-        "name": "cluster",
-        "objective": {
-            "function": f"{OBJECTIVES}:where",
-            "metric": "loss",
-            "mode": "min",
-            "config": {"sleep": 2.0},
-        },
-        "space": {"x": {"uniform": [0.0, 1.0]}},
-        "searcher": {"type": "random", "seed": 0},
-        "trials": {"num_samples": 4},
-        "backend": {"type": "ray", "address": cluster},
-    }
-    spec = tmp_path / "cluster.yaml"
-    spec.write_text(yaml.safe_dump(data), encoding="utf-8")
+    data = builders.spec(
+        "cluster",
+        "ray",
+        objective={"function": f"{OBJECTIVES}:where", "config": {"sleep": 2.0}},
+        space={"x": {"uniform": [0.0, 1.0]}},
+        backend={"address": cluster},
+    )
+    spec = builders.write_spec(tmp_path, data, "cluster.yaml")
     deadline = time.monotonic() + 60
     while True:  # the worker node registers with the head shortly after `ray start` returns
         ray.init(address=cluster, log_to_driver=False)

@@ -17,20 +17,22 @@ from sweepspec.backends.ray_backend.compile import (
 )
 from sweepspec.errors import SweepspecError
 from sweepspec.load import load_text
+from tests import builders
 
 pytestmark = pytest.mark.ray
 
+#: The tests' spec with the spec language's defaults for searcher, trials and resources.
 BASE: dict[str, Any] = {
-    "sweepspec": 1,
-    "name": "c",
     "objective": {"function": "sweepspec_examples.toy:curve", "metric": "loss", "mode": "min"},
     "space": {"lr": {"loguniform": [1e-4, 1e-1]}},
-    "backend": {"type": "ray"},
+    "searcher": None,
+    "trials": None,
+    "resources": None,
 }
 
 
 def load(**sections: Any) -> Any:
-    data = {**BASE, **sections}
+    data = builders.spec("c", "ray", **{**BASE, **sections})
     return load_text(yaml.safe_dump(data), "spec.yaml")
 
 
@@ -192,6 +194,8 @@ def test_grid_values_multiply_num_samples_and_multi_objective() -> None:
         objective={
             "function": "sweepspec_examples.toy:multi",
             "metrics": {"accuracy": "max", "latency_ms": "min"},
+            "metric": None,  # the builder's single metric is dropped
+            "mode": None,
         },
         space={"width": {"int": [8, 512]}},
     ).spec
