@@ -12,6 +12,7 @@ import atexit
 import contextlib
 import os
 import sys
+import time
 import traceback
 from collections.abc import Callable, Sequence
 from typing import NoReturn
@@ -80,11 +81,13 @@ FAST_EXIT = ("run", "worker")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    started = time.monotonic()  # a run's time counts from here: imports and start-up included
     parser = _parser()
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:
         return int(exc.code or 0)
+    args.started = started
     code = _dispatch(args)
     if argv is None and args.command in FAST_EXIT:
         _exit_now(code)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, TypeGuard
 
 from sweepspec.suggest import did_you_mean
@@ -18,6 +19,7 @@ __all__ = [
     "final_values",
     "is_finite_number",
     "json_metrics",
+    "utc_iso",
 ]
 
 STATES = ("COMPLETE", "PRUNED", "FAILED", "RUNNING")
@@ -38,6 +40,20 @@ class TrialRecord:
     duration_s: float | None = None
     attempts: int = 1
     error: str | None = None
+    #: when its first attempt started and its last ended (ISO 8601, UTC)
+    started_at: str | None = None
+    ended_at: str | None = None
+
+
+def utc_iso(moment: datetime | float | None) -> str | None:
+    """A moment (an aware or local naive datetime, or a ``time.time()`` reading) as ISO 8601
+    in UTC with milliseconds: ``2026-12-01T20:51:03.120Z``."""
+    if moment is None:
+        return None
+    if isinstance(moment, int | float):
+        moment = datetime.fromtimestamp(moment, UTC)
+    text = moment.astimezone(UTC).isoformat(timespec="milliseconds")
+    return text.replace("+00:00", "Z")
 
 
 def is_finite_number(value: Any) -> TypeGuard[int | float]:

@@ -30,4 +30,7 @@ def run(spec_path: str, overrides: list[str], options: RunOptions) -> int:
 
 
 def main(args: argparse.Namespace) -> int:
-    return run(args.spec, args.overrides, RunOptions(fresh=args.fresh, warm_start=args.warm_start))
+    options = RunOptions(
+        fresh=args.fresh, warm_start=args.warm_start, started=getattr(args, "started", None)
+    )
+    return run(args.spec, args.overrides, options)

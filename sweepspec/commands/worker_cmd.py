@@ -11,4 +11,6 @@ __all__ = ["main"]
 
 
 def main(args: argparse.Namespace) -> int:
-    return run(args.spec, args.overrides, RunOptions(worker=True))
+    return run(
+        args.spec, args.overrides, RunOptions(worker=True, started=getattr(args, "started", None))
+    )

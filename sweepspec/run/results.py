@@ -23,6 +23,14 @@ from sweepspec.spec.root import Spec
 __all__ = ["csv_columns", "trials_csv", "write_results", "write_run_results"]
 
 
+#: trials.csv's own columns; a metric of the same name gets the column ``metrics.<name>``
+RESERVED = ("trial_id", "state", "iterations", "duration_s", "started_at", "ended_at")
+
+
+def _metric_column(name: str) -> str:
+    return f"metrics.{name}" if name in RESERVED or name.startswith("params.") else name
+
+
 def csv_columns(
     records: Sequence[TrialRecord], directions: Mapping[str, str], param_paths: Sequence[str]
 ) -> list[str]:
@@ -30,11 +38,13 @@ def csv_columns(
     return [
         "trial_id",
         "state",
-        *directions,
-        *others,
+        *(_metric_column(m) for m in directions),
+        *(_metric_column(m) for m in others),
         *(f"params.{p}" for p in param_paths),
         "iterations",
         "duration_s",
+        "started_at",
+        "ended_at",
     ]
 
 
@@ -59,8 +69,10 @@ def trials_csv(
             "state": r.state,
             "iterations": r.iterations,
             "duration_s": None if r.duration_s is None else round(r.duration_s, 3),
+            "started_at": r.started_at,
+            "ended_at": r.ended_at,
         }
-        row.update(r.metrics)
+        row.update({_metric_column(k): v for k, v in r.metrics.items()})
         row.update({f"params.{k}": v for k, v in r.params.items()})
         writer.writerow([_cell(row.get(c)) for c in columns])
     return buf.getvalue()

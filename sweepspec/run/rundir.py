@@ -7,6 +7,7 @@ Layout (every name is defined here, once)::
     spec.resolved.yaml   after extends, overrides and interpolation
     meta.json            fingerprint, study name, backend, cumulative run time
     trials.csv  best.yaml  summary.json  plots/
+    reports/<id>.jsonl   every report of a trial, with its step (learning curves)
     trials/<id>/         per trial: log.txt, checkpoint.pkl (+ checkpoint.json),
                          error-<attempt>.txt, final_error.txt
     study.journal        the Optuna study (optuna backend, default storage)
@@ -118,6 +119,14 @@ class RunDir:
 
     def trial_dir(self, trial_id: str) -> Path:
         return self.trials / trial_id
+
+    @property
+    def reports(self) -> Path:
+        return self.path / "reports"
+
+    def reports_file(self, trial_id: str) -> Path:
+        """Every report of one trial (:mod:`sweepspec.run.history`)."""
+        return self.reports / f"{trial_id}.jsonl"
 
     @staticmethod
     def error_file(trial_dir: Path, attempt: int) -> Path:

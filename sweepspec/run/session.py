@@ -49,6 +49,9 @@ class RunOptions:
     fresh: bool = False  # start over; the old run is kept aside
     warm_start: bool = False  # a new run whose searcher first learns from the old run's trials
     worker: bool = False  # join a sweep that ``run`` started (shared database storage)
+    #: when the command started (``time.monotonic()``): the session's time counts from there,
+    #: start-up included; None: from when the session opens
+    started: float | None = None
 
 
 @dataclass
@@ -101,7 +104,14 @@ class Session:
     old: Path | None
     tracker: MlflowSync | None
     started: float = field(default_factory=time.monotonic)
+    #: the ``run`` process (not a ``worker``): it keeps the run's time and logs to MLflow
+    primary: bool = True
     _written: tuple[int, float] = (-1, 0.0)  # (finished count, when) of the last results write
+
+    def __post_init__(self) -> None:
+        #: the run time of the earlier sessions (meta.json's ``elapsed_s`` is kept current
+        #: while this one runs, so that a killed session's time counts too)
+        self.before = float(self.meta.get("elapsed_s", 0.0))
 
     @classmethod
     def open(cls, loaded: LoadedSpec, options: RunOptions, study_name: str) -> Session:
@@ -116,15 +126,18 @@ class Session:
             meta["num_samples"] = trial_count(loaded.spec)
             rundir.write_meta(meta)
         tracker = tracker_for(loaded.spec, meta) if primary else None
-        return cls(loaded, rundir, meta, old if options.warm_start else None, tracker)
+        old_run = old if options.warm_start else None
+        started = time.monotonic() if options.started is None else options.started
+        return cls(loaded, rundir, meta, old_run, tracker, started=started, primary=primary)
 
     @property
     def elapsed_before(self) -> float:
         """The run time of the earlier sessions."""
-        return float(self.meta.get("elapsed_s", 0.0))
+        return self.before
 
     def elapsed(self) -> float:
-        return self.elapsed_before + time.monotonic() - self.started
+        """The run's time: the earlier sessions' and this one's so far."""
+        return self.before + time.monotonic() - self.started
 
     def records(self, ledger: Ledger) -> list[TrialRecord]:
         return list(records_in_order(ledger))
@@ -138,7 +151,16 @@ class Session:
             return
         if time.monotonic() - when < RESULTS_EVERY_S and ledger.finished < total:
             return
-        write_run_results(self.rundir, self.loaded.spec, ledger, {**extra, "running": True})
+        elapsed = self.elapsed()
+        write_run_results(
+            self.rundir,
+            self.loaded.spec,
+            ledger,
+            {**extra, "running": True, "elapsed_s": round(elapsed, 3)},
+        )
+        if self.primary:
+            self.meta["elapsed_s"] = elapsed  # a killed run's time counts (status shows it)
+            self.rundir.write_meta(self.meta)
         if self.tracker is not None:
             self.tracker.sync_in_background(self.records(ledger))
         self._written = (ledger.finished, time.monotonic())
@@ -147,8 +169,9 @@ class Session:
         """At the session's end (however it ended): add this session's time to the run's,
         write the results files, log what MLflow lacks. Returns the run's whole time."""
         elapsed = self.elapsed()
-        self.meta["elapsed_s"] = elapsed
-        self.rundir.write_meta(self.meta)
+        if self.primary:
+            self.meta["elapsed_s"] = elapsed
+            self.rundir.write_meta(self.meta)
         write_run_results(
             self.rundir, self.loaded.spec, ledger, {"elapsed_s": round(elapsed, 3), **extra}
         )

@@ -7,18 +7,26 @@ from __future__ import annotations
 import random
 import time
 from collections import Counter
+from datetime import datetime
 from typing import Any
 
 import pytest
 import yaml
 
+from sweepspec.run.history import read_reports
+from sweepspec.run.rundir import RunDir
 from tests.contract.conftest import Sweep
 
-COLUMNS_TAIL = ["iterations", "duration_s"]
+COLUMNS_TAIL = ["iterations", "duration_s", "started_at", "ended_at"]
 
 
 def _by_id(rows: list[dict[str, str]]) -> dict[str, dict[str, str]]:
     return {r["trial_id"]: r for r in rows}
+
+
+def _utc(text: str) -> datetime:
+    assert text.endswith("Z"), text
+    return datetime.fromisoformat(text)
 
 
 # -- the space: constraints, when, derived, try_first --------------------------------------
@@ -197,6 +205,14 @@ def test_exactly_num_samples_and_the_same_results_files(sweep: Sweep) -> None:
     assert sweep.columns() == ["trial_id", "state", "loss", "params.x", "params.y", *COLUMNS_TAIL]
     assert sorted(int(r["trial_id"]) for r in rows) == list(range(5))
     assert all(r["iterations"] == "2" and float(r["duration_s"]) > 0 for r in rows)
+    for r in rows:  # ISO 8601 in UTC, in order, around the trial's duration
+        started, ended = (_utc(r["started_at"]), _utc(r["ended_at"]))
+        assert started <= ended and (ended - started).total_seconds() >= 0.8 * float(
+            r["duration_s"]
+        )
+        reports = read_reports(RunDir(sweep.run_dir), r["trial_id"])  # every report, by step
+        assert [x["step"] for x in reports] == [1, 2]
+        assert reports[-1]["loss"] == pytest.approx(float(r["loss"]))
     best = min(rows, key=lambda r: float(r["loss"]))
     text = sweep.best()
     assert text.startswith(f"# best trial {best['trial_id']}: loss={float(best['loss'])}")
@@ -208,7 +224,7 @@ def test_exactly_num_samples_and_the_same_results_files(sweep: Sweep) -> None:
     assert summary["backend"] == sweep.backend and summary["num_samples"] == 5
     assert summary["trials"] == {"COMPLETE": 5, "PRUNED": 0, "FAILED": 0, "RUNNING": 0}
     assert [b["trial_id"] for b in summary["best"]] == [best["trial_id"]]
-    assert isinstance(summary["elapsed_s"], float)
+    assert isinstance(summary["elapsed_s"], float) and summary["elapsed_s"] > 0
     # the same spec again runs nothing; a larger budget extends the run to exactly that
     sweep.run().ok()
     assert len(sweep.configs()) == 5

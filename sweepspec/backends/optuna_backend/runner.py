@@ -37,6 +37,7 @@ from sweepspec.run.child import (
     kill_group,
     next_task,
 )
+from sweepspec.run.history import append_report
 from sweepspec.run.ledger import Ledger
 from sweepspec.run.rundir import CHECKPOINT, CHECKPOINT_PROGRESS, RunDir
 from sweepspec.run.session import ProgressSink, RunOutcome, Session
@@ -347,6 +348,7 @@ class OptunaRunner:
         r.iterations += 1
         r.metrics.update(metrics)
         now = time.monotonic() - r.started
+        append_report(self.rundir, r.logical, r.iterations, now, metrics, r.attempt)
         answer = self.reports.decide(r.trial, r.iterations, now, r.metrics, metrics)
         r.answer = answer
         if self.answers:

@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from sweepspec.records import TERMINAL, TrialRecord
+from sweepspec.records import TERMINAL, TrialRecord, utc_iso
 from sweepspec.run.ledger import Ledger
 
 if TYPE_CHECKING:
@@ -42,6 +42,8 @@ def _record_for(t: FrozenTrial, decode: Decode) -> TrialRecord:
         duration_s=attrs.get("duration_s"),
         attempts=int(attrs.get("attempt", 0)) + 1,
         error=attrs.get("error"),
+        started_at=utc_iso(t.datetime_start),
+        ended_at=utc_iso(t.datetime_complete),
     )
 
 
@@ -79,8 +81,10 @@ def tally(trials: Iterable[FrozenTrial], decode: Decode = dict) -> Ledger:
             record.state = "FAILED"
         else:  # running or waiting, or a FAIL being retried or re-run: its next attempt follows
             record.state = "RUNNING"
-        if previous is not None and record.duration_s is None:
-            record.duration_s = previous.duration_s
+        if previous is not None:  # a later attempt: the logical trial started with the first
+            record.started_at = previous.started_at or record.started_at
+            if record.duration_s is None:
+                record.duration_s = previous.duration_s
         ledger.records[logical] = record
         if record.state == "RUNNING":
             ledger.in_flight.add(logical)

@@ -21,9 +21,16 @@ from sweepspec.backends.ray_backend.compile import RayPlan
 from sweepspec.backends.ray_backend.ledger_file import LedgerFile, record_from
 from sweepspec.backends.ray_backend.search import SpecSearchGenerator
 from sweepspec.backends.ray_backend.stopper import SpecStopper, stopped_state
-from sweepspec.backends.ray_backend.trainable import FAILED_KEY, ITERATIONS_KEY, TrialFailed
-from sweepspec.records import TrialRecord, json_metrics
+from sweepspec.backends.ray_backend.trainable import (
+    FAILED_KEY,
+    ITERATIONS_KEY,
+    REPLAY_KEY,
+    TrialFailed,
+)
+from sweepspec.records import TrialRecord, json_metrics, utc_iso
+from sweepspec.run.history import append_report
 from sweepspec.run.ledger import Ledger
+from sweepspec.run.rundir import RunDir
 from sweepspec.run.session import ProgressSink
 from sweepspec.search.params import active_values
 
@@ -47,6 +54,7 @@ class SweepCallback(Callback):
     ) -> None:
         self.plan = plan
         self.file = ledger_file
+        self.rundir = RunDir(ledger_file.path.parent)
         self.stopper = stopper
         self.progress = progress
         self.elapsed_before = elapsed_before
@@ -54,6 +62,10 @@ class SweepCallback(Callback):
         self.ledger = ledger_file.ledger()
         self.ended = set(ledger_file.ends())
         self.started = {e["ray_id"] for e in ledger_file.events()}
+        #: when each trial first started (ISO 8601, UTC), from its start event
+        self.first_started = {
+            e["ray_id"]: e.get("started_at") for e in ledger_file.events() if e["event"] == "start"
+        }
         self.ids = ledger_file.trial_ids()  # a dropped trial's id is free again
         self.stopped: dict[str, dict[str, Any]] = {}
         self.metrics: dict[str, dict[str, Any]] = {}
@@ -126,6 +138,8 @@ class SweepCallback(Callback):
             "duration_s": round(float(duration), 3) if duration is not None else None,
             "attempts": 1 + self.recoveries.get(trial.trial_id, 0),
             "error": error,
+            "started_at": self.first_started.get(trial.trial_id),
+            "ended_at": utc_iso(time.time()),
         }
         self.file.append(item, sync=True)
         tid = item["trial_id"]
@@ -163,12 +177,21 @@ class SweepCallback(Callback):
         self.started.add(trial.trial_id)
         tid = self._tid(trial)
         params = self._params(trial)
+        started = self.first_started[trial.trial_id] = utc_iso(time.time())
         self.file.append(
-            {"event": "start", "ray_id": trial.trial_id, "trial_id": tid, "params": params},
+            {
+                "event": "start",
+                "ray_id": trial.trial_id,
+                "trial_id": tid,
+                "params": params,
+                "started_at": started,
+            },
             sync=False,
         )
         if tid not in self.ledger.records:
-            self.ledger.records[tid] = TrialRecord(tid, "RUNNING", params=params)
+            self.ledger.records[tid] = TrialRecord(
+                tid, "RUNNING", params=params, started_at=started
+            )
             self.ledger.in_flight.add(tid)
 
     def on_trial_result(
@@ -177,7 +200,12 @@ class SweepCallback(Callback):
         if result.get("done"):
             self.stopped[trial.trial_id] = dict(result)
         if FAILED_KEY not in result:
-            self.metrics[trial.trial_id] = self._user_metrics(result)
+            metrics = self._user_metrics(result)
+            self.metrics[trial.trial_id] = metrics
+            step = result.get(ITERATIONS_KEY)
+            if isinstance(step, int) and not result.get(REPLAY_KEY):
+                elapsed = float(result.get("time_total_s") or 0.0)
+                append_report(self.rundir, self._tid(trial), step, elapsed, metrics)
 
     def on_trial_recover(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
         self.recoveries[trial.trial_id] = self.recoveries.get(trial.trial_id, 0) + 1

@@ -18,9 +18,10 @@ __all__ = ["LedgerFile", "record_from"]
 class LedgerFile:
     """``ledger.jsonl``: one JSON object a line, appended by the driver only.
 
-    ``{"event": "start", "ray_id", "trial_id", "params"}`` when a trial first starts and
-    ``{"event": "end", "ray_id", "trial_id", "state", "metrics", "params", "config",
-    "iterations", "duration_s", "attempts", "error"}`` when it ends (fsynced), or
+    ``{"event": "start", "ray_id", "trial_id", "params", "started_at"}`` when a trial first
+    starts and ``{"event": "end", "ray_id", "trial_id", "state", "metrics", "params", "config",
+    "iterations", "duration_s", "attempts", "error", "started_at", "ended_at"}`` when it ends
+    (fsynced), or
     ``{"event": "drop", "ray_id"}`` when a resume finds that a trial which had started but not
     ended is unknown to Ray's last snapshot (it is started over as a new trial). The first end
     of a Ray trial id is final: a trial that Ray runs again after a restore is never recorded
@@ -118,7 +119,8 @@ class LedgerFile:
                 ledger.in_flight.discard(tid)
             elif previous is None:
                 params = dict(e.get("params") or {})
-                ledger.records[tid] = TrialRecord(tid, "RUNNING", params=params)
+                started = e.get("started_at")
+                ledger.records[tid] = TrialRecord(tid, "RUNNING", params=params, started_at=started)
                 ledger.in_flight.add(tid)
         return ids, ledger
 
@@ -138,4 +140,6 @@ def record_from(e: Mapping[str, Any], tid: str) -> TrialRecord:
         duration_s=e.get("duration_s"),
         attempts=int(e.get("attempts") or 1),
         error=e.get("error"),
+        started_at=e.get("started_at"),
+        ended_at=e.get("ended_at"),
     )

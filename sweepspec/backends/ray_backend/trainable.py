@@ -55,6 +55,7 @@ __all__ = [
     "CHECKPOINT_KEY",
     "FAILED_KEY",
     "ITERATIONS_KEY",
+    "REPLAY_KEY",
     "TrialContext",
     "TrialFailed",
     "sweepspec_trainable",
@@ -66,6 +67,7 @@ KILL_GRACE_S = 2.0
 ITERATIONS_KEY = "sweepspec_iterations"
 CHECKPOINT_KEY = "sweepspec_checkpoint"  # in a result that comes with a checkpoint
 FAILED_KEY = "sweepspec_failed"  # the last result of a trial that failed for good
+REPLAY_KEY = "sweepspec_replay"  # the recorded result of a trial that had ended, reported again
 PBT_NEEDS_CHECKPOINTS = "pbt needs checkpoints: pass checkpoint= to trial.report"
 
 
@@ -148,7 +150,9 @@ def sweepspec_trainable(config: dict[str, Any], ctx: TrialContext) -> None:
             iterations = int(recorded.get("iterations") or 0)
             if recorded.get("state") == "FAILED":
                 raise _FinalFailure(str(recorded.get("error") or "failed"), iterations)
-            tune.report({**recorded.get("metrics", {}), ITERATIONS_KEY: iterations})
+            tune.report(
+                {**recorded.get("metrics", {}), ITERATIONS_KEY: iterations, REPLAY_KEY: True}
+            )
             return
         marker = tdir / FINAL_ERROR
         if marker.exists():

@@ -56,6 +56,8 @@ def write(tmp_path: Path, name: str, function: str, space: dict[str, Any], **sec
     objective, ``config`` merged into its ``objective.config`` (which names ``log_dir``)."""
     config = {"log_dir": str(tmp_path), **sections.pop("config", {})}
     objective = {"function": function, "config": config}
+    # as many trials at once as Ray fits, unless a test says otherwise
+    sections["resources"] = {"max_concurrent": None, **sections.get("resources", {})}
     data = spec(name, "ray", objective=objective, space=space, **sections)
     return write_spec(tmp_path, data, f"{name}.yaml")
 
@@ -224,6 +226,8 @@ def test_asha_stops_trials_early(
         "params.lr",
         "iterations",
         "duration_s",
+        "started_at",
+        "ended_at",
     ]  # the Optuna backend's columns
     assert sorted(int(r["trial_id"]) for r in table) == list(range(8))
     pruned = [r for r in table if r["state"] == "PRUNED"]
