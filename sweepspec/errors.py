@@ -7,7 +7,7 @@ Anything that is not a ``SweepspecError`` is a bug in sweepspec and is reported 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -86,6 +86,18 @@ class SweepspecError(Exception):
         self.problems: list[Problem] = sorted(problems, key=Problem.sort_key)
         self.exit_code = exit_code
         super().__init__("\n".join(p.render() for p in self.problems))
+
+    def located(self, locate: Callable[[KeyPath], Location]) -> SweepspecError:
+        """The same error with every problem that names a key path but no place located by
+        ``locate`` (a spec's source map): a problem found while running points into the file."""
+        out = []
+        for problem in self.problems:
+            if problem.location is None and problem.path:
+                parts = tuple(int(s) if s.isdigit() else s for s in problem.path.split("."))
+                where = locate(parts)
+                problem = Problem(problem.message, problem.path, where, problem.code)  # noqa: PLW2901
+            out.append(problem)
+        return SweepspecError(out, exit_code=self.exit_code)
 
 
 def _github_escape(text: str) -> str:

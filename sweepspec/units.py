@@ -5,10 +5,20 @@ from __future__ import annotations
 import math
 import re
 
-__all__ = ["DURATION_PATTERN", "SIZE_PATTERN", "format_duration", "parse_duration", "parse_size"]
+__all__ = [
+    "DURATION_PATTERN",
+    "MAX_DURATION_S",
+    "SIZE_PATTERN",
+    "format_duration",
+    "parse_duration",
+    "parse_size",
+]
 
 DURATION_PATTERN = r"^\s*\d+(\.\d+)?\s*(ms|s|m|h|d)?\s*$"
 SIZE_PATTERN = r"^\s*\d+(\.\d+)?\s*([kKmMgGtT]i?[bB]|[bB])?\s*$"
+
+#: The longest duration a spec takes: a longer one is a typo, and overflows the clocks it meets.
+MAX_DURATION_S = 10 * 365 * 86400.0
 
 _DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "": 1.0}
 _SIZE_UNITS = {
@@ -32,6 +42,10 @@ def _number(value: object, what: str) -> float:
         )
     if not math.isfinite(value) or value <= 0:
         raise ValueError(f"a {what} must be a positive finite number, but got {value!r}")
+    if what == "duration" and value > MAX_DURATION_S:
+        raise ValueError(
+            f"a duration must be at most 10 years ({MAX_DURATION_S:g} s), but got {value!r}"
+        )
     return float(value)
 
 

@@ -11,6 +11,7 @@ point is enqueued before each ask that finds no trial waiting.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -19,11 +20,19 @@ from sweepspec.search.feasibility import MAX_REJECTIONS, too_many_rejections
 from sweepspec.search.grid import GridCounter
 from sweepspec.search.params import encode_params, sample_params
 from sweepspec.search.plan import SearchPlan
+from sweepspec.search.samplers import searcher_error
 
 if TYPE_CHECKING:
     import optuna
 
 __all__ = ["Asked", "FeasibleAsker"]
+
+
+def _fail_state() -> optuna.trial.TrialState:
+    import optuna
+
+    return optuna.trial.TrialState.FAIL
+
 
 REJECTED_ATTR = "rejected"
 
@@ -59,14 +68,36 @@ class FeasibleAsker:
             )
         space = self.plan.space
         for _ in range(MAX_REJECTIONS):
-            trial = self.study.ask()
-            values = sample_params(space, self.plan.suggest, trial)
+            trial = self._ask()
+            try:
+                values = sample_params(space, self.plan.suggest, trial)
+            except Exception as exc:  # the sampler failed: no trial is left RUNNING for it
+                self.study.tell(trial, state=_fail_state())
+                raise searcher_error(self.plan, exc) from None
             fixed = space.fixed_values(values)
             violated = space.violated({**fixed, **values})
             if not violated:
                 return Asked(trial, values, fixed)
             self._reject(trial, violated)
         raise too_many_rejections()
+
+    def _ask(self) -> optuna.Trial:
+        """``study.ask()``; a sampler that fails there is the spec's error, with its message
+        (the trial Optuna had created for it is told FAIL first)."""
+        try:
+            return self.study.ask()
+        except Exception as exc:
+            self._fail_created()
+            raise searcher_error(self.plan, exc) from None
+
+    def _fail_created(self) -> None:
+        import optuna
+
+        running = self.study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
+        for t in running:
+            if not t.user_attrs and t.number == max(r.number for r in running):
+                with contextlib.suppress(Exception):
+                    self.study.tell(t.number, state=optuna.trial.TrialState.FAIL)
 
     def _waiting(self) -> bool:
         import optuna

@@ -11,11 +11,36 @@ from sweepspec.search.plan import SearchPlan
 if TYPE_CHECKING:
     from optuna.samplers import BaseSampler
 
-__all__ = ["build_sampler"]
+__all__ = ["build_sampler", "searcher_error"]
+
+
+def searcher_error(plan: SearchPlan, exc: BaseException) -> SweepspecError:
+    """The library's own message for a sampler that refused the spec's options, located at the
+    option it names (or at ``searcher``)."""
+    text = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
+    named = [k for k in plan.sampler_kwargs if k in text and k != "search_space"]
+    path = f"searcher.options.{named[0]}" if named else "searcher"
+    return SweepspecError(
+        Problem(
+            f"the searcher's sampler ({plan.sampler}) refused it: {type(exc).__name__}: {text}",
+            path,
+            code="searcher",
+        )
+    )
 
 
 def build_sampler(plan: SearchPlan, seed: int | None) -> BaseSampler:
-    """The plan's sampler with ``seed`` (callers derive it from the spec's: see the backends)."""
+    """The plan's sampler with ``seed`` (callers derive it from the spec's: see the backends);
+    a sampler that refuses its options is a :class:`SweepspecError` with its own message."""
+    try:
+        return _build(plan, seed)
+    except SweepspecError:
+        raise
+    except Exception as exc:  # the library checks its options in its own way
+        raise searcher_error(plan, exc) from None
+
+
+def _build(plan: SearchPlan, seed: int | None) -> BaseSampler:
     import optuna
 
     kwargs = dict(plan.sampler_kwargs)

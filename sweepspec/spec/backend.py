@@ -15,7 +15,7 @@ class OptunaBackend(SpecModel):
     """Embedded: worker processes on this machine, a journal file; no daemons."""
 
     type: Literal["optuna"] = Field("optuna", description="optuna (the default backend)")
-    workers: Annotated[int, Field(ge=1)] | Literal["auto"] = Field(
+    workers: Annotated[int, Field(ge=1, le=10_000)] | Literal["auto"] = Field(
         "auto", description="Trials at once on this machine (processes); auto = what fits."
     )
     reuse_processes: bool = Field(
@@ -45,7 +45,7 @@ class RayBackend(SpecModel):
 
 def _tag(value: Any) -> str:
     if isinstance(value, dict):
-        return str(value.get("type", "optuna"))
+        return str(value.get("type", "<missing>"))
     return "<not a mapping>"
 
 

@@ -18,7 +18,15 @@ from sweepspec.spec.expr import Expr, ExprError, parse_expr
 from sweepspec.spec.root import Spec
 from sweepspec.spec.searcher import MULTI_OBJECTIVE_SEARCHERS, SEARCHER_OPTIONS
 from sweepspec.spec.source import SourceMap
-from sweepspec.spec.space import ChoiceDist, GridDist, IntDist, LogUniformDist, Param, UniformDist
+from sweepspec.spec.space import (
+    ChoiceDist,
+    GridDist,
+    IntDist,
+    LogUniformDist,
+    Param,
+    UniformDist,
+    misspelt_distribution,
+)
 from sweepspec.suggest import did_you_mean
 
 __all__ = ["check_spec"]
@@ -32,17 +40,20 @@ class _Report:
         self.source = source
         self.problems: list[Problem] = []
 
-    def add(self, path: KeyPath, message: str, code: str = "invalid") -> None:
-        self.problems.append(
-            Problem(message, ".".join(str(p) for p in path), self.source.locate(path), code)
-        )
+    def add(
+        self, path: KeyPath, message: str, code: str = "invalid", *, at_key: bool = False
+    ) -> None:
+        """A problem about ``path``, located at its value (or, ``at_key``, at its key)."""
+        where = (self.source.key(path) if at_key else None) or self.source.locate(path)
+        self.problems.append(Problem(message, ".".join(str(p) for p in path), where, code))
 
 
 def check_spec(spec: Spec, source: SourceMap) -> list[Problem]:
     """Every cross-field problem of ``spec``."""
     report = _Report(source)
     params = spec.params()
-    if not spec.sampled_params():
+    misspelt = _check_misspelt_distributions(spec.space, ("space",), report)
+    if not spec.sampled_params() and not misspelt:
         report.add(
             ("space",),
             "nothing to search: the space has no distribution (uniform, loguniform, int, "
@@ -57,6 +68,32 @@ def check_spec(spec: Spec, source: SourceMap) -> list[Problem]:
     _check_scheduler(spec, params, report)
     _check_storage(spec, report)
     return report.problems
+
+
+def _check_misspelt_distributions(group: Mapping[str, Any], path: KeyPath, report: _Report) -> bool:
+    """A nested group whose only key is close to a distribution's keyword and holds a list
+    (``x: {unifrom: [0, 1]}``) is a misspelt distribution: read as it is, it would be a fixed
+    value and the sweep would search less than the user wrote. True when one was found."""
+    found = False
+    for key, node in group.items():
+        if not isinstance(node, dict):
+            continue
+        if len(node) == 1:
+            ((inner, value),) = node.items()
+            meant = misspelt_distribution(inner, value)
+            if meant is not None:
+                report.add(
+                    (*path, key, inner),
+                    f"{inner!r} is not a distribution (did you mean '{meant}'?); a nested group "
+                    "of one list is almost always a misspelt one. A fixed list is written "
+                    f"{{value: ...}}",
+                    "misspelt-distribution",
+                    at_key=True,
+                )
+                found = True
+                continue
+        found = _check_misspelt_distributions(node, (*path, key), report) or found
+    return found
 
 
 def _space_path(param_path: str) -> KeyPath:
@@ -263,7 +300,7 @@ def _check_objective(spec: Spec, report: _Report) -> None:
 def _check_searcher(spec: Spec, params: list[Param], report: _Report) -> None:
     kind = spec.searcher.type
     allowed = SEARCHER_OPTIONS[kind]
-    for key in spec.searcher.options:
+    for key, value in spec.searcher.options.items():
         if key not in allowed:
             names = ", ".join(sorted(allowed)) or "none"
             report.add(
@@ -272,6 +309,10 @@ def _check_searcher(spec: Spec, params: list[Param], report: _Report) -> None:
                 f"its options: {names}",
                 "unknown-option",
             )
+            continue
+        wrong = allowed[key].problem(value)
+        if wrong:
+            report.add(("searcher", "options", key), f"{kind} option {key} {wrong}", "option-value")
     if spec.objective.is_multi and kind not in MULTI_OBJECTIVE_SEARCHERS:
         report.add(
             ("searcher", "type"),

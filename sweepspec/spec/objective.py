@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import Field, JsonValue, ValidationInfo, field_validator, model_validator
 
-from sweepspec.spec.base import SpecModel
+from sweepspec.spec.base import MetricName, SpecModel
 
 __all__ = ["FORBIDDEN_MODULES", "Objective"]
 
@@ -54,9 +54,11 @@ class Objective(SpecModel):
         description='"package.module:function" or "path/to/file.py:function" (relative to the '
         "spec file). Checked for form only at validate time: no user code is imported.",
     )
-    metric: str | None = Field(None, description="The metric to optimise (single objective).")
+    metric: MetricName | None = Field(
+        None, description="The metric to optimise (single objective)."
+    )
     mode: Mode | None = Field(None, description="max or min, with `metric`.")
-    metrics: dict[str, Mode] | None = Field(
+    metrics: dict[MetricName, Mode] | None = Field(
         None,
         description="Several metrics to optimise at once, each max or min (a Pareto front).",
     )

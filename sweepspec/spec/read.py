@@ -11,7 +11,8 @@ follow (the spec's cross-field ones, the feasibility sample, the backend's) are 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
@@ -45,6 +46,15 @@ class LoadedSpec:
     overrides: tuple[str, ...] = ()
     feasible_share: float | None = None
     notes: tuple[str, ...] = field(default=())
+
+    @contextmanager
+    def located(self) -> Iterator[None]:
+        """Errors raised inside (while running the spec) that name a key path but no place
+        are located in the spec's file."""
+        try:
+            yield
+        except SweepspecError as exc:
+            raise exc.located(self.source.locate) from None
 
     @property
     def base_dir(self) -> Path:

@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import BeforeValidator, Field, WithJsonSchema, field_validator
 
-from sweepspec.spec.base import SpecModel
+from sweepspec.spec.base import FiniteFloat, MetricName, SpecModel
 from sweepspec.units import DURATION_PATTERN, SIZE_PATTERN, parse_duration, parse_size
 
 __all__ = ["Duration", "PerTrial", "Resources", "Size", "Stop", "SweepStop", "Threshold", "Trials"]
@@ -39,7 +39,9 @@ Size = Annotated[
 ]
 
 Comparison = Literal[">=", "<=", ">", "<"]
-Threshold = float | dict[Comparison, float]
+Threshold = FiniteFloat | dict[Comparison, FiniteFloat]
+#: A trial's memory cap: below 16 MiB no Python process starts; above 1 PiB nothing can hold it.
+MIN_MEMORY, MAX_MEMORY = 16 * 2**20, 2**50
 
 
 class SweepStop(SpecModel):
@@ -48,7 +50,7 @@ class SweepStop(SpecModel):
     time_budget: Duration | None = Field(
         None, description="Stop starting trials after this long; running ones end."
     )
-    target: dict[str, float] | None = Field(
+    target: dict[MetricName, FiniteFloat] | None = Field(
         None,
         description="Stop once the best trial reaches these values (in the metric's direction).",
     )
@@ -57,7 +59,7 @@ class SweepStop(SpecModel):
 class Stop(SpecModel):
     """Per-trial and whole-sweep stopping rules."""
 
-    trial: dict[str, Threshold] = Field(
+    trial: dict[MetricName, Threshold] = Field(
         default_factory=dict,
         description="Stop a trial when a reported value reaches a threshold: "
         "{training_iteration: 100, reward: {'>=': 475}}. A bare number means "
@@ -78,11 +80,16 @@ class Trials(SpecModel):
     """How many trials, and how failures are handled."""
 
     num_samples: int = Field(
-        10, ge=1, description="Trials to finish (pruned ones count); grid values multiply it."
+        10,
+        ge=1,
+        le=10**8,
+        description="Trials to finish (pruned ones count); grid values multiply it.",
     )
-    max_retries: int = Field(0, ge=0, description="A trial that raises is retried this often.")
+    max_retries: int = Field(
+        0, ge=0, le=1000, description="A trial that raises is retried this often."
+    )
     max_failed: int | None = Field(
-        None, ge=1, description="The sweep stops after this many failed trials."
+        None, ge=1, le=10**8, description="The sweep stops after this many failed trials."
     )
     timeout: Duration | None = Field(
         None, description="A trial running longer is killed and counted as failed."
@@ -92,9 +99,25 @@ class Trials(SpecModel):
 class PerTrial(SpecModel):
     """What one trial needs."""
 
-    cpu: float = Field(1, gt=0, description="CPU cores per trial (fractions allowed).")
-    gpu: float = Field(0, ge=0, description="GPUs per trial; a fraction packs trials on a GPU.")
-    memory: Size | None = Field(None, description="Memory cap per trial, e.g. '4GB'.")
+    cpu: FiniteFloat = Field(
+        1, gt=0, le=4096, description="CPU cores per trial (fractions allowed)."
+    )
+    gpu: FiniteFloat = Field(
+        0, ge=0, le=1024, description="GPUs per trial; a fraction packs trials on a GPU."
+    )
+    memory: Size | None = Field(
+        None, description="Memory cap per trial, e.g. '4GB' (16 MiB to 1 PiB)."
+    )
+
+    @field_validator("memory")
+    @classmethod
+    def _memory(cls, value: int | None) -> int | None:
+        if value is not None and not MIN_MEMORY <= value <= MAX_MEMORY:
+            raise ValueError(
+                f"a trial's memory cap must be from 16MiB to 1PiB (a process needs more than "
+                f"16 MiB; no machine has more than 1 PiB), but got {value} bytes"
+            )
+        return value
 
     @field_validator("gpu")
     @classmethod
@@ -108,7 +131,7 @@ class Resources(SpecModel):
     """Resources per trial and concurrency."""
 
     per_trial: PerTrial = Field(default_factory=PerTrial, description="What one trial needs.")
-    max_concurrent: int | Literal["auto"] = Field(
+    max_concurrent: Annotated[int, Field(ge=1, le=100_000)] | Literal["auto"] = Field(
         "auto", description="Trials at once; auto = as many as the machine or cluster fits."
     )
 

@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal, Union
 
 from pydantic import Discriminator, Field, Tag, ValidationInfo, field_validator
 
-from sweepspec.spec.base import SpecModel
+from sweepspec.spec.base import FiniteFloat, SpecModel
 
 __all__ = [
     "SCHEDULER_TYPES",
@@ -17,6 +17,9 @@ __all__ = [
     "PbtScheduler",
     "Scheduler",
 ]
+
+#: The most time_attr units a scheduler counts (a larger one is a typo).
+MAX_STEPS = 10**9
 
 _TIME_ATTR = (
     "The progress counter the scheduler measures in: training_iteration (one per "
@@ -38,10 +41,16 @@ class AshaScheduler(_Base):
     """Asynchronous successive halving."""
 
     type: Literal["asha"] = Field(description="asha")
-    max_t: int = Field(100, ge=1, description="Longest a trial runs, in time_attr units.")
-    grace_period: int = Field(1, ge=1, description="Shortest a trial runs before it can stop.")
-    reduction_factor: float = Field(4, gt=1, description="1/reduction_factor go on per rung.")
-    brackets: int = Field(1, ge=1, description="Number of brackets.")
+    max_t: int = Field(
+        100, ge=1, le=MAX_STEPS, description="Longest a trial runs, in time_attr units."
+    )
+    grace_period: int = Field(
+        1, ge=1, le=MAX_STEPS, description="Shortest a trial runs before it can stop."
+    )
+    reduction_factor: FiniteFloat = Field(
+        4, gt=1, le=1000, description="1/reduction_factor go on per rung."
+    )
+    brackets: int = Field(1, ge=1, le=100, description="Number of brackets.")
 
     @field_validator("grace_period")
     @classmethod
@@ -59,19 +68,23 @@ class HyperbandScheduler(_Base):
     """HyperBand: several brackets of successive halving."""
 
     type: Literal["hyperband"] = Field(description="hyperband")
-    max_t: int = Field(81, ge=1, description="Longest a trial runs, in time_attr units.")
-    reduction_factor: float = Field(3, gt=1, description="1/reduction_factor go on per rung.")
+    max_t: int = Field(
+        81, ge=1, le=MAX_STEPS, description="Longest a trial runs, in time_attr units."
+    )
+    reduction_factor: FiniteFloat = Field(
+        3, gt=1, le=1000, description="1/reduction_factor go on per rung."
+    )
 
 
 class MedianScheduler(_Base):
     """Stop a trial whose best result is worse than the median of others at the same step."""
 
     type: Literal["median"] = Field(description="median")
-    grace_period: float = Field(
-        1, ge=0, description="No stopping before this many time_attr units."
+    grace_period: FiniteFloat = Field(
+        1, ge=0, le=MAX_STEPS, description="No stopping before this many time_attr units."
     )
     min_samples_required: int = Field(
-        3, ge=1, description="Trials that must have reported before any is stopped."
+        3, ge=1, le=10**6, description="Trials that must have reported before any is stopped."
     )
 
 
@@ -79,13 +92,13 @@ class PbtScheduler(_Base):
     """Population based training (ray backend only): exploit checkpoints of better trials."""
 
     type: Literal["pbt"] = Field(description="pbt")
-    perturbation_interval: float = Field(
-        4, gt=0, description="Exploit/explore every this many time_attr units."
+    perturbation_interval: FiniteFloat = Field(
+        4, gt=0, le=MAX_STEPS, description="Exploit/explore every this many time_attr units."
     )
-    quantile_fraction: float = Field(
+    quantile_fraction: FiniteFloat = Field(
         0.25, gt=0, le=0.5, description="Bottom fraction that copies the top fraction."
     )
-    resample_probability: float = Field(
+    resample_probability: FiniteFloat = Field(
         0.25, ge=0, le=1, description="Chance to resample a value instead of perturbing it."
     )
     mutations: list[str] | None = Field(

@@ -8,6 +8,7 @@ fixed value. Any other mapping is a nested group, kept as nesting in the trial's
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from functools import cached_property
@@ -26,7 +27,7 @@ from pydantic.json_schema import JsonSchemaValue
 from pydantic.types import JsonValue
 from typing_extensions import TypeAliasType
 
-from sweepspec.spec.base import IDENT, SpecModel
+from sweepspec.spec.base import IDENT, FiniteFloat, SpecModel
 
 __all__ = [
     "DIST_KEYS",
@@ -41,6 +42,7 @@ __all__ = [
     "UniformDist",
     "ValueLeaf",
     "flatten_space",
+    "misspelt_distribution",
 ]
 
 _Int = int  # the IntDist field `int` shadows the builtin inside its class
@@ -74,7 +76,9 @@ class UniformDist(_Dist):
     """A float drawn uniformly from [low, high] (or log-uniformly with ``log: true``)."""
 
     uniform: list[float] = Field(min_length=2, max_length=2, description="[low, high], low < high.")
-    step: float | None = Field(None, gt=0, description="Discretisation step: low, low+step, ...")
+    step: FiniteFloat | None = Field(
+        None, gt=0, description="Discretisation step: low, low+step, ..."
+    )
     log: bool = Field(False, description="Sample on a log scale (needs 0 < low).")
 
     @model_validator(mode="after")
@@ -213,6 +217,36 @@ class _MissingDist(SpecModel):
         )
 
 
+def _one_edit(word: str) -> list[str]:
+    """Regular expressions for every string one edit (a letter wrong, missing, extra, or two
+    swapped) away from ``word``; ``word`` itself does not match."""
+    out = []
+    for i in range(len(word)):
+        out.append(f"{re.escape(word[:i])}[^{re.escape(word[i])}]{re.escape(word[i + 1 :])}")
+        out.append(re.escape(word[:i] + word[i + 1 :]))
+        if i + 1 < len(word) and word[i] != word[i + 1]:
+            out.append(re.escape(word[:i] + word[i + 1] + word[i] + word[i + 2 :]))
+    out += [f"{re.escape(word[:i])}.{re.escape(word[i:])}" for i in range(len(word) + 1)]
+    return out
+
+
+#: Keys one edit away from a distribution's keyword (``unifrom``, ``grdi``, ``choise``): a group
+#: with one such key holding a list is a misspelt distribution, not a nested group.
+NEAR_DISTRIBUTION = "^(" + "|".join(alt for k in DIST_KEYS for alt in _one_edit(k)) + ")$"
+
+
+def misspelt_distribution(key: str, value: Any) -> str | None:
+    """The distribution keyword that ``{key: value}`` (a group's only entry) misspells, or
+    None: one edit away from a keyword (or as close as did-you-mean finds), holding a list."""
+    if not isinstance(value, list) or key in DIST_KEYS:
+        return None
+    if re.fullmatch(NEAR_DISTRIBUTION, key):
+        return next(k for k in DIST_KEYS if re.fullmatch("|".join(_one_edit(k)), key))
+    from sweepspec.suggest import closest
+
+    return closest(key, DIST_KEYS)
+
+
 class _GroupSchema:
     """The JSON Schema of a nested group: pydantic's own (any mapping of names) also matches
     every distribution mapping, and the union becomes a oneOf, so an editor would flag every
@@ -225,6 +259,9 @@ class _GroupSchema:
         schema = dict(handler(core_schema))
         schema["additionalProperties"] = False
         schema["propertyNames"] = {"not": {"enum": [*DIST_KEYS, "value", "when"]}}
+        # one key close to a distribution's, holding a list: a misspelt distribution
+        schema["if"] = {"maxProperties": 1, "additionalProperties": {"type": "array"}}
+        schema["then"] = {"propertyNames": {"not": {"pattern": NEAR_DISTRIBUTION}}}
         return schema
 
 

@@ -10,7 +10,14 @@ import pytest
 
 from sweepspec.errors import SweepspecError
 from sweepspec.load import load_text
-from sweepspec.spec.searcher import MULTI_OBJECTIVE_SEARCHERS, SEARCHER_OPTIONS, SearcherType
+from sweepspec.search.check import check_sampler
+from sweepspec.search.plan import compile_search
+from sweepspec.spec.searcher import (
+    MULTI_OBJECTIVE_SEARCHERS,
+    SEARCHER_OPTIONS,
+    Option,
+    SearcherType,
+)
 
 optuna = pytest.importorskip("optuna")
 
@@ -45,17 +52,17 @@ def test_table_covers_every_searcher_type() -> None:
 def test_optuna_sampler_options_are_real_parameters(kind: str) -> None:
     cls = getattr(optuna.samplers, OPTUNA_SAMPLERS[kind])
     params = _parameters(cls.__init__)
-    unknown = SEARCHER_OPTIONS[kind] - params
+    unknown = set(SEARCHER_OPTIONS[kind]) - params
     assert not unknown, f"{cls.__name__} takes no {sorted(unknown)}"
-    assert not SEARCHER_OPTIONS[kind] & MANAGED
+    assert not set(SEARCHER_OPTIONS[kind]) & MANAGED
 
 
 def test_hyperopt_options_are_real_parameters() -> None:
     tpe = pytest.importorskip("hyperopt.tpe")
     params = _parameters(tpe.suggest)
-    unknown = SEARCHER_OPTIONS["hyperopt"] - params
+    unknown = set(SEARCHER_OPTIONS["hyperopt"]) - params
     assert not unknown, f"hyperopt.tpe.suggest takes no {sorted(unknown)}"
-    assert not SEARCHER_OPTIONS["hyperopt"] & {"new_ids", "domain", "trials", "seed"}
+    assert not set(SEARCHER_OPTIONS["hyperopt"]) & {"new_ids", "domain", "trials", "seed"}
 
 
 def test_multi_objective_searchers_support_several_objectives() -> None:
@@ -77,13 +84,67 @@ searcher:
 """
 
 
+def _valid(option: Option) -> object:
+    """A value the option takes (its lower end for numbers)."""
+    if option.kind == "bool":
+        return False  # (CMA-ES refuses some flags together: the sampler check says so)
+    if option.kind == "str":
+        return option.choices[0]
+    low = 0.5 if option.exclusive_min else (option.minimum or 0)
+    return int(max(low, 1)) if option.kind == "int" else float(min(low, option.maximum or low))
+
+
+def _yaml(value: object) -> str:
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
 @pytest.mark.parametrize("kind", sorted(SEARCHER_OPTIONS))
-def test_listed_options_are_accepted(kind: str) -> None:
-    options = "{" + ", ".join(f"{name}: 1" for name in sorted(SEARCHER_OPTIONS[kind])) + "}"
-    text = SPEC.format(kind=kind, options=options)
+def test_listed_options_are_accepted_by_the_spec_and_by_the_sampler(kind: str) -> None:
+    options = {name: _valid(o) for name, o in sorted(SEARCHER_OPTIONS[kind].items())}
+    text = SPEC.format(
+        kind=kind, options="{" + ", ".join(f"{k}: {_yaml(v)}" for k, v in options.items()) + "}"
+    )
     if kind == "grid":
         text = text.replace("{uniform: [0.0, 1.0]}", "{choice: [0.0, 1.0]}")
-    assert load_text(text, "s.yaml").spec.searcher.type == kind
+    spec = load_text(text, "s.yaml").spec
+    assert spec.searcher.type == kind
+    plan = compile_search(spec)
+    check_sampler(plan)  # the library takes them too, and samples with them
+
+
+def test_options_the_library_refuses_together_are_reported_before_any_trial() -> None:
+    text = SPEC.format(kind="cmaes", options="{lr_adapt: true, use_separable_cma: true}")
+    plan = compile_search(load_text(text, "s.yaml").spec)  # each value is fine alone
+    with pytest.raises(SweepspecError) as info:
+        check_sampler(plan)
+    (problem,) = info.value.problems
+    assert problem.path.startswith("searcher.options.") and problem.code == "searcher"
+    assert "CmaEsSampler" in problem.message and "lr_adapt" in problem.message
+
+
+@pytest.mark.parametrize(
+    ("kind", "option", "value", "message"),
+    [
+        ("cmaes", "popsize", "-1", "cmaes option popsize must be >= 2, but got -1"),
+        ("qmc", "qmc_type", "bogus", "qmc option qmc_type takes one of sobol, halton"),
+        ("qmc", "qmc_type", "sobl", "(did you mean 'sobol'?)"),
+        ("nsga2", "mutation_prob", ".inf", "nsga2 option mutation_prob takes a finite number"),
+        ("nsga2", "crossover_prob", "1.5", "must be <= 1, but got 1.5"),
+        ("tpe", "multivariate", "1", "tpe option multivariate takes true or false, but got 1"),
+        ("tpe", "n_startup_trials", "2.5", "takes an integer, but got 2.5"),
+        ("hyperopt", "gamma", "0", "hyperopt option gamma must be > 0, but got 0"),
+        ("nsga2", "population_size", "null", "takes a value, not null"),
+    ],
+)
+def test_an_option_value_the_sampler_rejects_is_a_located_error(
+    kind: str, option: str, value: str, message: str
+) -> None:
+    with pytest.raises(SweepspecError) as info:
+        load_text(SPEC.format(kind=kind, options=f"{{{option}: {value}}}"), "s.yaml")
+    (problem,) = info.value.problems
+    assert problem.path == f"searcher.options.{option}" and problem.code == "option-value"
+    assert problem.location is not None and problem.location.line == 8
+    assert message in problem.message, problem.message
 
 
 @pytest.mark.parametrize(

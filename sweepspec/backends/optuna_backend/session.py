@@ -15,6 +15,8 @@ from sweepspec.backends.optuna_backend.storage import open_study
 from sweepspec.errors import Problem, SweepspecError
 from sweepspec.run.objective import load_objective
 from sweepspec.run.session import ProgressSink, RunOptions, RunOutcome, Session
+from sweepspec.search.check import check_sampler
+from sweepspec.search.plan import compile_search
 from sweepspec.search.warm_start import add_finished, warm_trials
 from sweepspec.spec.backend import OptunaBackend
 from sweepspec.spec.read import LoadedSpec
@@ -86,6 +88,7 @@ def run_optuna(
     # the user chose the sampler options; Optuna's "experimental" notes are not news here
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     spec = loaded.spec
+    check_sampler(compile_search(spec))  # what the sampler refuses, before anything is written
     study_name = spec.run_name
     if spec.storage_is_url and (options.fresh or options.warm_start) and not options.worker:
         study_name = f"{spec.run_name}-{time.strftime('%Y%m%d-%H%M%S')}"

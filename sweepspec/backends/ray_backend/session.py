@@ -362,6 +362,9 @@ def run_ray(
         )
     set_ray_env()
     spec = loaded.spec
+    from sweepspec.search.check import check_sampler
+
+    check_sampler(compile_ray(spec).search)  # what the sampler refuses, before anything starts
     session = Session.open(loaded, options, EXPERIMENT_NAME)
     plan = compile_ray(spec)
     ledger_file = LedgerFile(session.rundir.ledger_file)
