@@ -7,11 +7,20 @@ Anything that is not a ``SweepspecError`` is a bug in sweepspec and is reported 
 from __future__ import annotations
 
 import json
+import unicodedata
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-__all__ = ["Finding", "KeyPath", "Location", "Problem", "SweepspecError", "render_problems"]
+__all__ = [
+    "Finding",
+    "KeyPath",
+    "Location",
+    "Problem",
+    "SweepspecError",
+    "printable",
+    "render_problems",
+]
 
 #: A key path in a spec, e.g. ``("space", "lr", "loguniform")`` or ``("constraints", 0)``.
 KeyPath = tuple[str | int, ...]
@@ -100,8 +109,34 @@ class SweepspecError(Exception):
         return SweepspecError(out, exit_code=self.exit_code)
 
 
-def _github_escape(text: str) -> str:
+def printable(text: str, *, newlines: bool = False) -> str:
+    """``text`` on one line: control characters (a newline in a YAML key, an escape sequence
+    in a value) written as ``\\n``, ``\\x1b``..., so a message can never print a second,
+    forged line or move the cursor. ``newlines``: keep line breaks (a GitHub annotation's
+    message escapes them itself)."""
+    out = []
+    for ch in text:
+        if newlines and ch in "\n\r":
+            out.append(ch)
+        elif ch in "\n\r\t":
+            out.append({"\n": "\\n", "\r": "\\r", "\t": "\\t"}[ch])
+        elif unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp"):
+            code = ord(ch)
+            out.append(f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def _github_data(text: str) -> str:
+    """A workflow command's message, escaped as GitHub's toolkit does (``escapeData``)."""
     return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def _github_property(text: str) -> str:
+    """A workflow command's property value (``file=``, ``title=``), escaped as GitHub's
+    toolkit does (``escapeProperty``): a path holding ``,`` or ``:`` stays one property."""
+    return _github_data(text).replace(":", "%3A").replace(",", "%2C")
 
 
 def render_problems(problems: Iterable[Problem], fmt: str = "text") -> str:
@@ -114,12 +149,14 @@ def render_problems(problems: Iterable[Problem], fmt: str = "text") -> str:
         for p in items:
             props = []
             if p.location is not None:
-                props.append(f"file={p.location.file}")
+                props.append(f"file={_github_property(p.location.file)}")
                 if p.location.line > 0:
                     props.append(f"line={p.location.line}")
                     props.append(f"col={p.location.col}")
+            title = f"sweepspec: {p.path}" if p.path else f"sweepspec: {p.code}"
+            props.append(f"title={_github_property(printable(title))}")
             msg = f"{p.path}: {p.message}" if p.path else p.message
-            head = "::error " + ",".join(props) if props else "::error"
-            lines.append(f"{head}::{_github_escape(msg)}")
+            body = _github_data(printable(msg, newlines=True))
+            lines.append(f"::error {','.join(props)}::{body}")
         return "\n".join(lines)
-    return "\n".join(p.render() for p in items)
+    return "\n".join(printable(p.render()) for p in items)

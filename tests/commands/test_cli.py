@@ -151,7 +151,7 @@ def test_format_github(capsys: Capsys) -> None:
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) >= len(paths)
     for line in lines:
-        assert re.match(r"^::error file=[^,]+,line=\d+,col=\d+::", line), line
+        assert re.match(r"^::error file=[^,]+,line=\d+,col=\d+,title=[^,:]+::", line), line
 
 
 def test_format_github_escapes_newlines(monkeypatch: pytest.MonkeyPatch, capsys: Capsys) -> None:
@@ -160,7 +160,9 @@ def test_format_github_escapes_newlines(monkeypatch: pytest.MonkeyPatch, capsys:
         "sweepspec.commands.validate_cmd.validate_paths", lambda paths: (1, [problem])
     )
     assert main(["validate", "--format", "github", "f.yaml"]) == 1
-    assert capsys.readouterr().out == "::error file=f.yaml,line=3,col=4::a.b: two%0Alines 100%25\n"
+    assert capsys.readouterr().out == (
+        "::error file=f.yaml,line=3,col=4,title=sweepspec%3A a.b::a.b: two%0Alines 100%25\n"
+    )
 
 
 # --------------------------------------------------------------------------- error handler
