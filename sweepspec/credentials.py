@@ -92,8 +92,10 @@ def mask_url(url: str) -> str:
     if parts is None:
         scheme, sep, _ = url.partition("://")
         return f"{scheme}{sep}{MASK}" if sep else MASK
-    masked = parts._replace(netloc=_mask_netloc(parts), query=_mask_query(parts.query))
-    return urlunsplit(masked)
+    netloc, query = _mask_netloc(parts), _mask_query(parts.query)
+    if (netloc, query) == (parts.netloc, parts.query):
+        return url  # as written (urlunsplit would drop an empty authority: sqlite:///x)
+    return urlunsplit(parts._replace(netloc=netloc, query=query))
 
 
 def inline_secret(url: str) -> str | None:

@@ -20,7 +20,8 @@ def run(spec_path: str, overrides: list[str], options: RunOptions) -> int:
     progress = Progress(spec.run_name, trial_count(spec), spec.objective.directions)
     progress.start()
     try:
-        outcome = backend_for(spec).run(loaded, options, progress)
+        with loaded.located():
+            outcome = backend_for(spec).run(loaded, options, progress)
     finally:
         progress.stop()
     progress.final(outcome.ledger, outcome.elapsed_s, outcome.reason)

@@ -394,6 +394,14 @@ def _check_storage(spec: Spec, report: _Report) -> None:
             )
     elif "\x00" in spec.storage or not spec.storage.strip():
         report.add(("storage",), "storage must be a directory path or a database URL")
+    elif "${" in spec.storage:
+        report.add(
+            ("storage",),
+            "a storage directory cannot come from the environment: ${oc.env:...} goes in a "
+            "database URL's credentials (postgresql://user:${oc.env:PGPASSWORD}@host/db); "
+            "pass a directory as an override (storage=/path) instead",
+            "storage",
+        )
     mlflow = spec.tracking.mlflow if spec.tracking else None
     secret = inline_secret(mlflow.tracking_uri) if mlflow is not None else None
     if mlflow is not None and secret:

@@ -10,7 +10,9 @@ follow (the spec's cross-field ones, the feasibility sample, the backend's) are 
 
 from __future__ import annotations
 
+import os
 import re
+import stat
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -19,19 +21,14 @@ from typing import Any, cast
 
 from sweepspec.errors import KeyPath, Location, Problem, SweepspecError
 from sweepspec.spec.base import NAME_PATTERN
+from sweepspec.spec.interpolation import check_interpolations, escape_env, has_interpolation
 from sweepspec.spec.root import FORMAT_VERSION, Spec
-from sweepspec.spec.source import SourceMap, load_yaml
+from sweepspec.spec.source import MAX_BYTES, SourceMap, load_yaml
 
 __all__ = ["LoadedSpec", "read_file", "read_spec", "read_text"]
 
 
 MAX_EXTENDS_DEPTH = 10
-# ${oc.env:...} is resolved only at run time and only in these keys (credentials); validate
-# never reads the environment.
-ENV_INTERPOLATION_KEYS: frozenset[KeyPath] = frozenset(
-    {("storage",), ("tracking", "mlflow", "tracking_uri")}
-)
-_RESOLVER = re.compile(r"\$\{\s*([A-Za-z_][\w.\-]*)\s*:")
 
 
 @dataclass(frozen=True)
@@ -92,8 +89,11 @@ def read_text(
 
 
 def read_file(path: Path, where: Location) -> bytes:
+    """The bytes of the spec file at ``path``: a regular file (a FIFO, a device or a socket is
+    refused without being read, so nothing can block or stream forever), of at most
+    ``MAX_BYTES`` (one byte more is read to tell; a larger file is refused unread)."""
     try:
-        return path.read_bytes()
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except FileNotFoundError:
         raise SweepspecError(Problem("no such file", location=where, code="io")) from None
     except IsADirectoryError:
@@ -101,6 +101,49 @@ def read_file(path: Path, where: Location) -> bytes:
     except OSError as exc:
         msg = f"cannot read: {exc.strerror or exc}"
         raise SweepspecError(Problem(msg, location=where, code="io")) from None
+    try:
+        info = os.fstat(fd)
+        if stat.S_ISDIR(info.st_mode):
+            raise SweepspecError(Problem("is a directory, not a spec file", location=where))
+        if not stat.S_ISREG(info.st_mode):
+            kind = _file_kind(info.st_mode)
+            raise SweepspecError(
+                Problem(f"is {kind}, not a regular file: not read", location=where, code="io")
+            )
+        chunks: list[bytes] = []
+        size = 0
+        while size <= MAX_BYTES:
+            chunk = os.read(fd, min(1 << 20, MAX_BYTES + 1 - size))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+        if size > MAX_BYTES:
+            raise SweepspecError(
+                Problem(
+                    f"file is too large (more than {MAX_BYTES} bytes; a spec is smaller)",
+                    location=where,
+                    code="too-large",
+                )
+            )
+        return b"".join(chunks)
+    except OSError as exc:
+        msg = f"cannot read: {exc.strerror or exc}"
+        raise SweepspecError(Problem(msg, location=where, code="io")) from None
+    finally:
+        os.close(fd)
+
+
+def _file_kind(mode: int) -> str:
+    for test, kind in (
+        (stat.S_ISFIFO, "a FIFO (named pipe)"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISSOCK, "a socket"),
+    ):
+        if test(mode):
+            return kind
+    return "not a regular file"
 
 
 def _load_document(text: str | bytes, file: str) -> tuple[dict[str, Any], SourceMap]:
@@ -336,56 +379,17 @@ def _first_line(exc: BaseException) -> str:
     return text[0] if text else type(exc).__name__
 
 
-def _check_interpolations(data: Any, path: KeyPath, source: SourceMap) -> list[Problem]:
-    problems: list[Problem] = []
-    if isinstance(data, dict):
-        for key, value in data.items():
-            problems += _check_interpolations(value, (*path, key), source)
-    elif isinstance(data, list):
-        for i, value in enumerate(data):
-            problems += _check_interpolations(value, (*path, i), source)
-    elif isinstance(data, str) and "${" in data:
-        for name in _RESOLVER.findall(data):
-            if name == "oc.env" and path in ENV_INTERPOLATION_KEYS:
-                continue
-            if name == "oc.env":
-                msg = (
-                    "${oc.env:...} is allowed only in storage and tracking.mlflow.tracking_uri "
-                    "(credentials); pass other values as command-line overrides"
-                )
-            else:
-                msg = (
-                    f"the resolver {name!r} is not allowed; only references such as "
-                    "${objective.config.total_timesteps} are"
-                )
-            problems.append(
-                Problem(msg, path=_dotted(path), location=source.locate(path), code="interpolation")
-            )
-    return problems
-
-
-def _escape_env(data: Any, path: KeyPath) -> Any:
-    """Keep ``${oc.env:...}`` literal in the spec: it is resolved only when connecting."""
-    if isinstance(data, dict):
-        return {k: _escape_env(v, (*path, k)) for k, v in data.items()}
-    if isinstance(data, list):
-        return [_escape_env(v, (*path, i)) for i, v in enumerate(data)]
-    if isinstance(data, str) and path in ENV_INTERPOLATION_KEYS and "${" in data:
-        return data.replace("${", "\\${")
-    return data
-
-
 def _resolve(data: dict[str, Any], source: SourceMap) -> dict[str, Any]:
-    problems = _check_interpolations(data, (), source)
-    if problems:
-        raise SweepspecError(problems)
-    if not _has_interpolation(data):
+    """References resolved (only they are allowed: :mod:`sweepspec.spec.interpolation`
+    checks that, and the size of the result, first); ``${oc.env:...}`` kept literal."""
+    if not has_interpolation(data):
         return data
+    check_interpolations(data, source)
     from omegaconf import OmegaConf
     from omegaconf.errors import OmegaConfBaseException
 
     try:
-        resolved = OmegaConf.to_container(_omega(_escape_env(data, ())), resolve=True)
+        resolved = OmegaConf.to_container(_omega(escape_env(data)), resolve=True)
     except OmegaConfBaseException as exc:
         key = str(getattr(exc, "full_key", "") or "")
         path: KeyPath = tuple(int(p) if p.isdigit() else p for p in re.split(r"[.\[\]]+", key) if p)
@@ -398,14 +402,6 @@ def _resolve(data: dict[str, Any], source: SourceMap) -> dict[str, Any]:
             )
         ) from None
     return cast(dict[str, Any], resolved)
-
-
-def _has_interpolation(data: Any) -> bool:
-    if isinstance(data, dict):
-        return any(_has_interpolation(v) for v in data.values())
-    if isinstance(data, list):
-        return any(_has_interpolation(v) for v in data)
-    return isinstance(data, str) and "${" in data
 
 
 def _default_name(spec_path: Path | None, file: str) -> str:

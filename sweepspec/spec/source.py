@@ -30,7 +30,8 @@ __all__ = ["MAX_BYTES", "MAX_DEPTH", "MAX_NODES", "SourceMap", "load_yaml"]
 
 MAX_BYTES = 1_000_000
 MAX_DEPTH = 64
-MAX_NODES = 100_000
+MAX_NODES = 500_000
+ALIAS_SEEN = -1  # a key of _expanded_size's cache: an alias was met
 
 
 try:
@@ -416,7 +417,10 @@ def _expanded_size(node: Node, path: KeyPath, file: str, sizes: dict[int, int]) 
     goes no deeper than the composer's nesting bound. A recursive alias counts as one node
     here; building the data reports it.
     """
-    node = _target(node)
+    target = _target(node)
+    if target is not node:
+        sizes[ALIAS_SEEN] = 1
+    node = target
     if isinstance(node, ScalarNode):
         return 1
     known = sizes.get(id(node))
@@ -432,11 +436,17 @@ def _expanded_size(node: Node, path: KeyPath, file: str, sizes: dict[int, int]) 
             total += _expanded_size(key, path, file, sizes)
             total += _expanded_size(value, (*path, _key_text(_target(key))), file, sizes)
     if total > MAX_NODES:
-        message = (
-            f"too many YAML nodes (aliases expand to more than {MAX_NODES}); is this an alias bomb?"
-        )
+        if sizes.get(ALIAS_SEEN):
+            message = (
+                f"too many YAML nodes (aliases expand to more than {MAX_NODES}); "
+                "is this an alias bomb?"
+            )
+            code = "alias-bomb"
+        else:
+            message = f"too many YAML nodes (more than {MAX_NODES}); a spec is smaller than that"
+            code = "too-large"
         where = _location(file, node.start_mark)
-        raise _Stop(Problem(message, _dotted(path), where, "alias-bomb"))
+        raise _Stop(Problem(message, _dotted(path), where, code))
     sizes[id(node)] = total
     return total
 

@@ -7,6 +7,7 @@ fixed value. Any other mapping is a nested group, kept as nesting in the trial's
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from collections.abc import Iterator, Mapping
@@ -134,19 +135,34 @@ class IntDist(_Dist):
 
 
 def _check_values(values: list[Any], key: str) -> None:
-    seen: list[Any] = []
+    """Finite and distinct values (numbers equal as numbers are the same value to a searcher).
+    Linear in the values: a choice may hold many."""
+    seen: dict[str, Any] = {}
     for v in values:
         if isinstance(v, float) and not math.isfinite(v):
             raise ValueError(f"{key} values must be finite (got {v})")
-        if v in seen:
-            other = seen[seen.index(v)]
+        marker = _equality_key(v)
+        other = seen.get(marker, _UNSEEN)
+        if other is not _UNSEEN:
             if type(v) is type(other):
                 raise ValueError(f"{key} has the value {v!r} twice")
             raise ValueError(
                 f"{key} values {_yaml_text(other)} and {_yaml_text(v)} are equal as numbers, so "
                 "a searcher cannot tell them apart; quote them to make them strings"
             )
-        seen.append(v)
+        seen[marker] = v
+
+
+_UNSEEN = object()
+
+
+def _equality_key(value: Any) -> str:
+    """A key equal for two values exactly when ``==`` holds between them (``1 == 1.0 == True``,
+    lists and mappings compared by content)."""
+    if isinstance(value, bool | int | float):
+        number = float(value) if not isinstance(value, int) or abs(value) < 2**53 else value
+        return f"n:{number!r}"
+    return f"{type(value).__name__}:{json.dumps(value, sort_keys=True, default=str)}"
 
 
 def _yaml_text(value: Any) -> str:
