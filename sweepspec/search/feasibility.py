@@ -17,12 +17,19 @@ from sweepspec.spec.source import SourceMap
 __all__ = [
     "MAX_REJECTIONS",
     "SAMPLES",
+    "WORK",
     "check_feasibility",
     "feasible_share",
+    "samples_for",
     "too_many_rejections",
 ]
 
 SAMPLES = 1000
+#: The most expression nodes a feasibility sample evaluates in all: a spec of many long
+#: constraints gets fewer samples (at least MIN_SAMPLES), not minutes of sampling. Work, not
+#: time, bounds it, so the answer is the same on a slow machine and a fast one.
+WORK = 2_000_000
+MIN_SAMPLES = 50
 #: A running searcher gives up after this many proposals in a row that break the constraints.
 MAX_REJECTIONS = 1000
 
@@ -45,6 +52,7 @@ def feasible_share(spec: Spec, samples: int = SAMPLES, seed: int = 0) -> tuple[f
     Raises ExprEvalError with ``.spec_path`` set (the key path of the condition, derived value
     or constraint) when an expression cannot be evaluated."""
     model = _relevant_part(SpaceModel.from_spec(spec))
+    samples = samples_for(model, samples)
     rng = random.Random(seed)
     ok = 0
     each = [0] * len(model.constraints)
@@ -63,6 +71,14 @@ def feasible_share(spec: Spec, samples: int = SAMPLES, seed: int = 0) -> tuple[f
             good = good and holds
         ok += good
     return ok / samples, [n / samples for n in each]
+
+
+def samples_for(model: SpaceModel, wanted: int = SAMPLES) -> int:
+    """How many samples fit :data:`WORK`: each evaluates every constraint, condition and
+    derived value once (at most their size in nodes)."""
+    cost = sum(e.size for e in model.constraints)
+    cost += sum(e.size for _, e in model.derived) + sum(e.size for e in model.conditions.values())
+    return max(min(wanted, MIN_SAMPLES), min(wanted, WORK // max(cost, 1)))
 
 
 def _relevant_part(model: SpaceModel) -> SpaceModel:
@@ -107,11 +123,12 @@ def check_feasibility(spec: Spec, source: SourceMap) -> float | None:
     if not spec.constraints:
         return None
     if share == 0.0:
+        n = samples_for(_relevant_part(SpaceModel.from_spec(spec)))
         worst = min(range(len(each)), key=lambda i: each[i])
         detail = ", ".join(f"#{i}: {s:.0%}" for i, s in enumerate(each))
         raise SweepspecError(
             Problem(
-                f"no sampled config satisfies all constraints (0 of {SAMPLES}; alone, {detail}); "
+                f"no sampled config satisfies all constraints (0 of {n}; alone, {detail}); "
                 f"constraint #{worst} is the tightest",
                 f"constraints.{worst}",
                 source.locate(("constraints", worst)),

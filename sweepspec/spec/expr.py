@@ -188,6 +188,8 @@ class Expr:
     source: str
     _root: _Node = field(repr=False)
     _name_cols: tuple[tuple[str, int], ...] = field(default=(), repr=False, compare=False)
+    #: how many nodes the expression has: the work of one evaluation, at most
+    size: int = field(default=1, compare=False)
 
     def __str__(self) -> str:
         return self.source
@@ -229,6 +231,7 @@ def parse_expr(text: str) -> Expr:
     if not body.strip():
         raise ExprError("empty expression")
     _check_brackets(flat)
+    _check_ascii_names(body, lead)
     tree = _ast_parse(body, lead)
     converter = _Converter(body, lead)
     _check_ast_depth(tree, converter)
@@ -237,10 +240,38 @@ def parse_expr(text: str) -> Expr:
     except RecursionError:  # pragma: no cover - the depth is checked above
         raise ExprError("expression is nested too deeply") from None
     cols: dict[str, int] = {}
+    size = 0
     for node in _walk(root):
+        size += 1
         if isinstance(node, _Name):
             cols.setdefault(node.path, node.col)
-    return Expr(text, root, tuple(cols.items()))
+    return Expr(text, root, tuple(cols.items()), size)
+
+
+def _check_ascii_names(body: str, lead: int) -> None:
+    """Names are plain ASCII: Python reads ``lr`` in fullwidth letters, or other look-alikes,
+    as ``lr`` once normalised (NFKC), so an expression could name a parameter it does not
+    show. Text in quotes may hold anything."""
+    if body.isascii():
+        return
+    quote = ""
+    escaped = False
+    for i, ch in enumerate(body):
+        if quote:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == quote:
+                quote = ""
+        elif ch in "'\"":
+            quote = ch
+        elif not ch.isascii():
+            raise ExprError(
+                f"names and operators are plain ASCII, but got {ch!r} (U+{ord(ch):04X}); a "
+                "look-alike letter would silently name another parameter",
+                lead + i + 1,
+            )
 
 
 # ---------------------------------------------------------------------------------------------

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from sweepspec.errors import SweepspecError
@@ -126,3 +128,24 @@ constraints: ["d < 1"]
     # b (so d) exists only when a > 0.5, then d < 1 half the time: 0.5 + 0.5 * 0.5
     share, _ = feasible_share(s)
     assert 0.70 < share < 0.80
+
+
+def test_sampling_is_bounded_by_work_not_time() -> None:
+    """Many long constraints: fewer samples (the same on any machine), still a share."""
+    from sweepspec.search.feasibility import MIN_SAMPLES, WORK, _relevant_part, samples_for
+    from sweepspec.search.space import SpaceModel
+
+    terms = " + ".join(f"x{i % 5}" for i in range(150))
+    constraints = [f"{terms} >= -{j}" for j in range(100)]
+    space = ", ".join(f"x{i}: {{uniform: [0, 1]}}" for i in range(5))
+    text = (
+        "sweepspec: 1\nobjective: {function: m:f, metric: loss, mode: min}\n"
+        f"space: {{{space}}}\nconstraints: {json.dumps(constraints)}\n"
+    )
+    spec = load_text(text, "s.yaml", feasibility=False).spec
+    model = _relevant_part(SpaceModel.from_spec(spec))
+    n = samples_for(model)
+    cost = sum(e.size for e in model.constraints)
+    assert MIN_SAMPLES <= n < SAMPLES and n * cost <= max(WORK, MIN_SAMPLES * cost)
+    assert feasible_share(spec) == feasible_share(spec)  # deterministic
+    assert feasible_share(spec)[0] == 1.0

@@ -301,7 +301,7 @@ def test_disallowed_constructs(text: str, fragment: str, col: int) -> None:
 
 @pytest.mark.parametrize(
     ("text", "col"),
-    [("a +", 4), ("1 1", 3), ("(a", 1), ("a )", 3), ("  a )", 5), ("'abc", 1), ("é + )", 5)],
+    [("a +", 4), ("1 1", 3), ("(a", 1), ("a )", 3), ("  a )", 5), ("'abc", 1), ("'é' + )", 7)],
 )
 def test_syntax_errors_have_columns(text: str, col: int) -> None:
     with pytest.raises(ExprError) as info:
@@ -595,3 +595,12 @@ def test_generated_arithmetic_always_parses(text: str, x: int, y: int, ab: float
     assert not isinstance(value, bool)
     if isinstance(value, int):
         assert value.bit_length() <= 10_000
+
+
+@pytest.mark.parametrize(("text", "col"), [("\uff4c\uff52 < 1", 1), ("x < 1 and \u0430 > 0", 11)])
+def test_look_alike_letters_are_refused_not_folded(text: str, col: int) -> None:
+    """Python would read fullwidth ``lr`` as ``lr`` (NFKC) and Cyrillic ``a`` as a new name."""
+    with pytest.raises(ExprError) as info:
+        parse_expr(text)
+    assert "plain ASCII" in info.value.message and info.value.col == col
+    assert parse_expr("opt == '\uff41\uff44'").names() == {"opt"}  # quoted text: anything
