@@ -28,7 +28,7 @@ from sweepspec.spec.source import MAX_BYTES, SourceMap, load_yaml
 __all__ = ["LoadedSpec", "read_file", "read_spec", "read_text"]
 
 
-MAX_EXTENDS_DEPTH = 10
+MAX_EXTENDS_DEPTH = 32
 
 
 @dataclass(frozen=True)
@@ -79,6 +79,7 @@ def read_text(
     data, source = _load_document(text, file)
     verbatim = text.decode("utf-8", "replace") if isinstance(text, bytes) else text
     base_dir = spec_path.parent if spec_path is not None else Path.cwd()
+    data, source, overrides = _override_extends(data, source, overrides)
     data, source = _apply_extends(data, source, base_dir, seen=(file,))
     data, source = _apply_overrides(data, source, overrides)
     data = _resolve(data, source)
@@ -203,6 +204,27 @@ def check_version(data: dict[str, Any], source: SourceMap, *, required: bool = T
         )
 
 
+def _override_extends(
+    data: dict[str, Any], source: SourceMap, overrides: Sequence[str]
+) -> tuple[dict[str, Any], SourceMap, list[str]]:
+    """``extends=base.yaml`` on the command line chooses the base (it is applied before every
+    other override, as the file's own ``extends`` would be); ``extends=null`` drops it."""
+    rest: list[str] = []
+    for item in overrides:
+        key, sep, value = item.partition("=")
+        if sep and key.strip() == "extends":
+            where = Location(f"override '{item}'")
+            text = value.strip()
+            if text in ("", "null", "~"):
+                data.pop("extends", None)
+            else:
+                data["extends"] = text
+            source = source.merged(SourceMap.single(where, [("extends",)]))
+        else:
+            rest.append(item)
+    return data, source, rest
+
+
 def _apply_extends(
     data: dict[str, Any], source: SourceMap, base_dir: Path, seen: tuple[str, ...]
 ) -> tuple[dict[str, Any], SourceMap]:
@@ -227,13 +249,23 @@ def _apply_extends(
                 code="extends",
             )
         )
-    if str(base_path) in seen or len(seen) > MAX_EXTENDS_DEPTH:
+    if str(base_path) in seen:
         raise SweepspecError(
             Problem(
                 f"extends loops back to {target!r}",
                 path="extends",
                 location=where,
                 code="extends-cycle",
+            )
+        )
+    if len(seen) > MAX_EXTENDS_DEPTH:
+        raise SweepspecError(
+            Problem(
+                f"extends chains more than {MAX_EXTENDS_DEPTH} files; a base of a base ... "
+                f"that deep is not supported (here at {target!r})",
+                path="extends",
+                location=where,
+                code="extends-depth",
             )
         )
     if not base_path.is_file():
@@ -342,9 +374,10 @@ def _apply_overrides(
             )
             continue
         paths: list[KeyPath] = [tuple(key.strip().split("."))]
-        # a prefix the file lacks (an unknown key) is located at the override, too
+        # a prefix the file lacks (an unknown key) is located at the override, too, and so is
+        # the mapping it sets a key of (``space.x.uniform=[1,0]``: space.x is now invalid)
         prefixes = [paths[0][:n] for n in range(1, len(paths[0]))]
-        paths += [p for p in prefixes if source.value(p) is None]
+        paths += [p for p in prefixes if source.value(p) is None or len(p) == len(paths[0]) - 1]
         source = source.merged(SourceMap.single(where, paths + _subpaths(patch, paths[0])))
     if problems:
         raise SweepspecError(problems)

@@ -593,3 +593,38 @@ OVERRIDE_BASE = MINIMAL + "  gamma: {uniform: [0.9, 0.99]}\nscheduler: {type: as
 @given(st.lists(OVERRIDE, max_size=3))
 def test_overrides_load_or_fail_with_location(overrides: list[str]) -> None:
     _check(OVERRIDE_BASE, tuple(overrides))
+
+
+def test_a_long_extends_chain_is_not_called_a_loop(write_file: WriteFile) -> None:
+    write_file("_b0.yaml", MINIMAL)
+    for i in range(1, 13):
+        write_file(f"_b{i}.yaml", f"extends: _b{i - 1}.yaml\n")
+    assert load_spec(write_file("ok.yaml", "extends: _b12.yaml\n")).spec.run_name == "ok"
+    for i in range(13, 40):
+        write_file(f"_b{i}.yaml", f"extends: _b{i - 1}.yaml\n")
+    with pytest.raises(SweepspecError) as info:
+        load_spec(write_file("deep.yaml", "extends: _b39.yaml\n"))
+    (problem,) = info.value.problems
+    assert problem.code == "extends-depth" and "loops" not in problem.message
+
+
+def test_an_override_chooses_the_base(write_file: WriteFile) -> None:
+    write_file("_one.yaml", MINIMAL)
+    write_file("_two.yaml", MINIMAL.replace("mode: min", "mode: max"))
+    spec = write_file("s.yaml", "extends: _one.yaml\n")
+    assert load_spec(spec, ["extends=_two.yaml"]).spec.objective.mode == "max"
+    with pytest.raises(SweepspecError) as info:
+        load_spec(spec, ["extends=_none.yaml"])
+    (problem,) = info.value.problems
+    assert problem.location is not None and problem.location.file == "override 'extends=_none.yaml'"
+
+
+def test_an_error_caused_by_an_override_is_located_at_the_override(
+    write_file: WriteFile,
+) -> None:
+    spec = write_file("s.yaml", MINIMAL)
+    with pytest.raises(SweepspecError) as info:
+        load_spec(spec, ["space.lr.loguniform=[1,0]"])
+    (problem,) = info.value.problems
+    assert problem.location is not None
+    assert problem.location.file == "override 'space.lr.loguniform=[1,0]'"
