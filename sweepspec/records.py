@@ -19,6 +19,7 @@ __all__ = [
     "final_values",
     "is_finite_number",
     "json_metrics",
+    "plain_value",
     "utc_iso",
 ]
 
@@ -57,18 +58,54 @@ def utc_iso(moment: datetime | float | None) -> str | None:
 
 
 def is_finite_number(value: Any) -> TypeGuard[int | float]:
-    """A finite int or float (not a bool): a value a metric may take."""
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    """A finite int or float (not a bool) that a float can hold: a value a metric may take
+    (``10**5000`` is no metric: no searcher or scheduler can compare it)."""
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an int too large for a float
+        return False
+
+
+MAX_TEXT = 1000  # the longest text a metric value keeps in the run's records
+
+
+def plain_value(value: Any) -> Any:
+    """A metric's value as the run's records keep it (JSON-safe): a bool, a float (NaN and
+    infinities as text), an int a float can hold, or text of at most MAX_TEXT characters. A
+    number type of another library (numpy, torch) becomes a float; an int too large for a
+    float becomes a short description (its digits could not even be printed)."""
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        if abs(value) < 2**63:
+            return value
+        try:
+            return float(value)
+        except OverflowError:
+            return f"<an int of {value.bit_length()} bits>"
+    if isinstance(value, float):
+        return value if math.isfinite(value) else str(value)
+    if isinstance(value, str):
+        return value if len(value) <= MAX_TEXT else value[: MAX_TEXT - 3] + "..."
+    try:
+        number = float(value)
+    except (TypeError, ValueError, OverflowError):
+        try:
+            text = str(value)
+        except Exception:  # an object whose str() fails (or is too long to make)
+            text = f"<{type(value).__name__}>"
+        return plain_value(text)
+    return plain_value(number)
 
 
 def json_metrics(metrics: Mapping[str, Any]) -> dict[str, Any]:
-    """Metrics as JSON holds them: NaN and infinities as text, values of other types left out."""
+    """Metrics as JSON holds them (:func:`plain_value`); values of other types left out."""
     out: dict[str, Any] = {}
     for k, v in metrics.items():
-        if isinstance(v, float) and not math.isfinite(v):
-            out[k] = str(v)
-        elif isinstance(v, int | float | str | bool) or v is None:
-            out[k] = v
+        if isinstance(v, int | float | str | bool) or v is None:
+            out[str(k)[:MAX_TEXT]] = plain_value(v)
     return out
 
 

@@ -126,3 +126,21 @@ def torch_cuda(config: dict[str, Any], trial: Any) -> dict[str, float]:
 
     x = torch.full((256, 256), float(config["x"]), device="cuda")
     return {"loss": float((x @ x).mean().item()), "device": torch.cuda.get_device_name(0)}
+
+
+def monsters(config: dict[str, Any], trial: Any) -> dict[str, Any]:
+    """Results no record can hold as they are: ``mode`` huge (the metric is an int no float
+    holds), extra (a fine metric beside an int too long to print and a megabyte of text),
+    odd (an object of its own as a metric)."""
+    import sys
+
+    sys.set_int_max_str_digits(0)
+    mode = config["mode"]
+    if mode == "huge":
+        return {"loss": 10**5000}
+    if mode == "extra":
+        trial.report({"loss": 0.9, "big": 10**5000})
+        return {"loss": 0.5, "big": 10**5000, "text": "x" * 1_000_000}
+    if mode == "odd":
+        return {"loss": 0.25, "what": object()}
+    return {"loss": 1.0}

@@ -35,6 +35,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
+from sweepspec.records import plain_value
 from sweepspec.run.rundir import CHECKPOINT, TRIAL_LOG
 from sweepspec.trial import TrialStopped
 
@@ -129,13 +130,9 @@ class _Trial:
 
 
 def _plain(value: Any) -> Any:
-    """Numbers from numpy/torch become Python floats (``float(x)`` works for all of them)."""
-    if isinstance(value, bool | int | float | str) or value is None:
-        return value
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return str(value)
+    """What the driver receives of a metric (:func:`sweepspec.records.plain_value`): numbers
+    from numpy/torch become Python floats; nothing that could not be recorded gets through."""
+    return plain_value(value)
 
 
 def _save_checkpoint(path: Path, state: Any) -> None:

@@ -6,6 +6,7 @@ import contextlib
 import importlib
 import importlib.util
 import sys
+import traceback
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -26,12 +27,9 @@ def load_objective(target: str, base_dir: Path) -> Objective:
     """The callable for ``module:function`` or ``path/file.py:function`` (relative to the spec)."""
     location, _, name = target.rpartition(":")
     if location.endswith(".py"):
-        module = _load_file(base_dir / location)
+        module = _user_code(location, lambda: _load_file(base_dir / location))
     else:
-        try:
-            module = importlib.import_module(location)
-        except ImportError as exc:
-            raise _fail(f"cannot import {location!r}: {exc}") from None
+        module = _user_code(location, lambda: importlib.import_module(location))
     func = getattr(module, name, None)
     if func is None:
         names = [n for n in dir(module) if not n.startswith("_")]
@@ -58,6 +56,31 @@ def _preload_heavy_modules() -> None:
             importlib.import_module("torch._dynamo")
 
 
+def _user_code(location: str, load: Callable[[], Any]) -> Any:
+    """``load()``, whose failures are the user's code's, reported with its file and line: a
+    SyntaxError, an exception raised while the module is imported, a missing module."""
+    try:
+        return load()
+    except SweepspecError:
+        raise
+    except SyntaxError as exc:
+        where = f"{exc.filename}:{exc.lineno}" if exc.filename else location
+        raise _fail(f"{where}: the objective's code has a syntax error: {exc.msg}") from None
+    except ImportError as exc:
+        raise _fail(f"cannot import {location!r}: {exc}") from None
+    except Exception as exc:  # the module raised while it was imported: the user's error
+        frame = _last_user_frame(exc)
+        where = f"{frame.filename}:{frame.lineno}" if frame else location
+        text = f"{type(exc).__name__}: {exc}"[:300]
+        raise _fail(f"{where}: importing {location!r} raised {text}") from None
+
+
+def _last_user_frame(exc: BaseException) -> traceback.FrameSummary | None:
+    """The innermost frame of the traceback outside Python's import machinery."""
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if "importlib" not in f.filename]
+    return frames[-1] if frames else None
+
+
 def _load_file(path: Path) -> Any:
     path = path.resolve()
     if not path.is_file():
@@ -71,5 +94,9 @@ def _load_file(path: Path) -> Any:
     module = importlib.util.module_from_spec(spec)
     sys.modules[mod_name] = module
     sys.path.insert(0, str(path.parent))  # so the file can import its neighbours
-    spec.loader.exec_module(module)
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        del sys.modules[mod_name]  # a later load tries again, instead of a half-run module
+        raise
     return module

@@ -3,11 +3,11 @@ same on every backend. Pure: parsed from the spec, evaluated on a trial's values
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from sweepspec.records import is_finite_number
 from sweepspec.spec.root import Spec
 
 __all__ = ["StopRule", "stop_rule", "target_reached"]
@@ -24,7 +24,7 @@ class StopRule:
         reaches one)."""
         for name, op, limit in self.thresholds:
             v = values.get(name)
-            if not isinstance(v, int | float) or isinstance(v, bool) or not math.isfinite(v):
+            if not is_finite_number(v):
                 continue
             if (
                 (op == ">=" and v >= limit)
@@ -58,7 +58,7 @@ def target_reached(
     (at or above it for a maximised metric, at or below it otherwise)."""
     for name, value in target.items():
         v = metrics.get(name)
-        if not isinstance(v, int | float) or isinstance(v, bool) or not math.isfinite(v):
+        if not is_finite_number(v):
             return False
         if (v < value) if directions.get(name, "max") == "max" else (v > value):
             return False

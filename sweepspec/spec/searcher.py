@@ -43,8 +43,12 @@ class Option:
         if not number or (self.kind == "int" and not isinstance(value, int)):
             return f"takes {'an integer' if self.kind == 'int' else 'a number'}, but got {value!r}"
         assert isinstance(value, int | float)
-        if not math.isfinite(value):
-            return f"takes a finite number, but got {value!r}"
+        try:
+            finite = math.isfinite(value)
+        except OverflowError:  # an int too large for a float
+            finite = False
+        if not finite:
+            return f"takes a finite number, but got {str(value)[:40]}"
         low, high = self.minimum, self.maximum
         if low is not None and (value <= low if self.exclusive_min else value < low):
             return f"must be {'>' if self.exclusive_min else '>='} {low:g}, but got {value!r}"

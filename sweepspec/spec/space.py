@@ -53,6 +53,15 @@ DIST_KEYS = ("uniform", "loguniform", "int", "choice", "grid")
 _WHEN = "Condition under which this parameter exists, e.g. \"optimizer == 'sgd'\"."
 
 
+#: The largest int a distribution takes: samplers draw ints as floats, exact up to 2**53.
+MAX_INT = 2**53
+
+
+def _short_int(value: int) -> str:
+    text = str(value)
+    return text if len(text) <= 20 else f"{text[:8]}...({len(text)} digits)"
+
+
 def _finite(*values: float) -> bool:
     return all(math.isfinite(v) for v in values)
 
@@ -123,6 +132,11 @@ class IntDist(_Dist):
     @model_validator(mode="after")
     def _check(self) -> IntDist:
         low, high = self.int
+        if max(abs(low), abs(high), self.step or 1) > MAX_INT:
+            raise ValueError(
+                f"int bounds and step are at most 2**53 in size (samplers draw them as floats), "
+                f"but got [{_short_int(low)}, {_short_int(high)}]"
+            )
         if low > high:
             raise ValueError(f"int needs low <= high (got [{low}, {high}])")
         if self.log and low < 1:

@@ -125,6 +125,51 @@ def test_retries_timeout_nan_and_missing_metrics(sweep: Sweep) -> None:
     assert sweep.summary()["trials"] == {"COMPLETE": 2, "PRUNED": 0, "FAILED": 4, "RUNNING": 0}
 
 
+def test_results_no_record_can_hold_fail_the_trial_not_the_driver(sweep: Sweep) -> None:
+    modes = ["huge", "extra", "odd", "ok"]
+    sweep.write(
+        "monsters",
+        function="monsters",
+        space={"mode": {"choice": modes}},
+        try_first=[{"mode": m} for m in modes],
+        trials={"num_samples": 4},
+    )
+    run = sweep.run().ok()
+    assert "Traceback" not in run.err
+    rows = {r["params.mode"]: r for r in sweep.rows()}
+    assert {m: rows[m]["state"] for m in modes} == {
+        "huge": "FAILED",
+        "extra": "COMPLETE",
+        "odd": "COMPLETE",
+        "ok": "COMPLETE",
+    }
+    failed = {f["trial_id"]: f["error"] for f in sweep.summary()["failed"]}
+    assert failed[rows["huge"]["trial_id"]].startswith("nan_metric: loss = ")
+    assert rows["extra"]["big"].startswith("<an int of") and len(rows["extra"]["text"]) <= 1000
+    assert sweep.summary()["trials"]["RUNNING"] == 0
+    sweep.run().ok()  # a resume finds nothing left running
+
+
+@pytest.mark.parametrize(
+    ("code", "line", "what"),
+    [
+        pytest.param("def f(config, trial:\n    return 1\n", 1, "syntax error", id="syntax"),
+        pytest.param("import os\nX = 1 / 0\n", 2, "raised ZeroDivisionError", id="raises"),
+    ],
+)
+def test_objective_code_that_does_not_import_stops_the_run_before_any_trial(
+    sweep: Sweep, code: str, line: int, what: str
+) -> None:
+    (sweep.dir / "user_code.py").write_text(code, encoding="utf-8")
+    sweep.write("badcode")
+    sweep.edit(objective={"function": "user_code.py:f", "metric": "loss", "mode": "min"})
+    run = sweep.run()
+    assert run.code == 1 and "Traceback" not in run.err and "bug in sweepspec" not in run.err
+    assert f"user_code.py:{line}: " in run.err and what in run.err
+    assert "spec.yaml:" in run.err  # located at objective.function in the spec too
+    assert not (sweep.run_dir / "trials.csv").exists()
+
+
 def test_max_failed_stops_the_sweep(sweep: Sweep) -> None:
     sweep.write(
         "maxfail",

@@ -3,7 +3,6 @@ so) or stop (a ``stop.trial`` threshold or the scheduler's ``max_t`` is reached)
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
@@ -28,7 +27,7 @@ def progress_step(
     if time_attr == "time_total_s":
         return int(elapsed)
     value = metrics.get(time_attr)
-    return int(value) if isinstance(value, int | float) and math.isfinite(value) else iterations
+    return int(value) if is_finite_number(value) else iterations
 
 
 @dataclass

@@ -388,7 +388,11 @@ class OptunaRunner:
         else:
             discard(r.process, r.conn)
         duration = time.monotonic() - r.started
-        state, values, error, retry = self._outcome(r)
+        try:
+            state, values, error, retry = self._outcome(r)
+        except Exception as exc:  # what the trial returned cannot be read: the trial fails
+            state, values, retry = "FAIL", None, False
+            error = f"the trial's results could not be recorded: {type(exc).__name__}: {exc}"
         t = r.trial
         t.set_user_attr("metrics", json_metrics(r.metrics))
         t.set_user_attr("iterations", r.iterations)

@@ -89,6 +89,7 @@ def run_optuna(
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     spec = loaded.spec
     check_sampler(compile_search(spec))  # what the sampler refuses, before anything is written
+    func = load_objective(spec.objective.function, loaded.base_dir)  # the user's code's errors
     study_name = spec.run_name
     if spec.storage_is_url and (options.fresh or options.warm_start) and not options.worker:
         study_name = f"{spec.run_name}-{time.strftime('%Y%m%d-%H%M%S')}"
@@ -111,7 +112,6 @@ def run_optuna(
             _enqueue_try_first(plan.search.try_first, study)
     finally:
         create_gate.close()
-    func = load_objective(spec.objective.function, loaded.base_dir)
     concurrency, slots = concurrency_for(spec)
     runner = OptunaRunner(
         session,

@@ -365,6 +365,9 @@ def run_ray(
     from sweepspec.search.check import check_sampler
 
     check_sampler(compile_ray(spec).search)  # what the sampler refuses, before anything starts
+    from sweepspec.run.objective import load_objective
+
+    load_objective(spec.objective.function, loaded.base_dir)  # its errors, before Ray
     session = Session.open(loaded, options, EXPERIMENT_NAME)
     plan = compile_ray(spec)
     ledger_file = LedgerFile(session.rundir.ledger_file)
@@ -380,9 +383,6 @@ def run_ray(
         elif budget is not None and budget <= 0:
             reason = "time_budget"
         else:
-            from sweepspec.run.objective import load_objective
-
-            load_objective(spec.objective.function, loaded.base_dir)  # its errors, before Ray
             owns_ray = _connect(spec)
             fits = check_resources(plan, _nodes())
             concurrency = min(fits, plan.max_concurrent or fits)
