@@ -144,3 +144,22 @@ def monsters(config: dict[str, Any], trial: Any) -> dict[str, Any]:
     if mode == "odd":
         return {"loss": 0.25, "what": object()}
     return {"loss": 1.0}
+
+
+def vandal(config: dict[str, Any], trial: Any) -> dict[str, float]:
+    """Returns ``x``; the trial whose ``x`` is the smallest of the first few (its
+    ``log_dir/vandalised`` marker makes it once only) damages its run: ``act: garble`` writes
+    a garbage line into the study's journal, ``act: delete`` deletes the run directory."""
+    import shutil
+
+    marker = Path(config["log_dir"]) / "vandalised"
+    run_dir = Path(trial.dir).parents[1]
+    if int(trial.trial_id) == int(config.get("at", 2)) and not marker.exists():
+        marker.write_text(config["act"])
+        if config["act"] == "garble":
+            with open(run_dir / "study.journal", "ab") as fh:
+                fh.write(b"\x00garbage written by the objective\n")
+        else:
+            shutil.rmtree(run_dir)
+    time.sleep(float(config.get("seconds", 0.0)))
+    return {"loss": float(config["x"])}

@@ -5,11 +5,14 @@ killed mid-append, a full disk) followed by any later append: every later ``load
 raises ``JSONDecodeError``. :func:`open_journal_storage` repairs the log before handing
 it to Optuna, so a crashed worker costs at most the record it was writing.
 
-A journal is *intact* when every line is a complete JSON object terminated by ``\\n``.
-A repair keeps the longest intact prefix and drops everything from the first bad line on:
-records after a corrupt one cannot be trusted. The damaged file is first copied to
+A journal is *intact* when every line is a complete JSON record terminated by ``\\n``.
+A repair sets aside only what is damaged and keeps every intact record, those after the
+damage too: finished trials recorded after a garbage line are not lost and run again. A
+record glued onto a torn one is salvaged, and since Optuna numbers trials by their creating
+records, a trial whose creating record was lost is stood in for by an empty trial, so that
+the records after it still name the trials they named. The damaged file is first copied to
 ``<path>.corrupt-<UTC timestamp>``. Scanning streams the file line by line, so memory is
-bounded by the longest record, not by the size of the journal.
+bounded by the longest record and a few numbers a record, not by the size of the journal.
 
 The repair runs under the journal's write lock (an exclusive ``flock`` on the journal
 file, which every sweepspec writer takes for each append; see :func:`_backend_class`), so it
@@ -48,6 +51,7 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 LOCK_SUFFIX = ".lock"  # optuna.storages.journal._file.LOCK_FILE_SUFFIX
+CREATE_TRIAL = 4  # optuna.storages.journal._storage.JournalOperation.CREATE_TRIAL
 DEFAULT_LOCK_GRACE_S = 30.0  # JournalFileOpenLock's default grace period
 
 _ERRNO_REASONS: dict[int, str] = {
@@ -64,10 +68,14 @@ _ERRNO_REASONS: dict[int, str] = {
 
 @dataclass(frozen=True)
 class JournalRepair:
-    """What a repair of a damaged journal drops (or dropped).
+    """What a repair of a damaged journal sets aside (or would).
 
     ``backup`` is the copy of the damaged file (None when only checked); ``dropped_records``
-    counts the lines from the first bad one to the end (a glued line counts once).
+    counts the damaged lines, ``dropped_bytes`` their bytes that could not be read as records;
+    ``kept_records`` counts every intact record, those after the damage included (a record glued
+    onto a torn one is salvaged); ``placeholders`` counts the trials whose creating record was
+    lost and that later records name: an empty trial stands in for each, so that the trial
+    numbers of the records after the damage still mean what they meant.
     """
 
     path: Path
@@ -75,23 +83,54 @@ class JournalRepair:
     dropped_bytes: int
     dropped_records: int
     kept_records: int
+    placeholders: int = 0
 
 
-@dataclass(frozen=True)
+@dataclass
 class _Scan:
-    cut: int  # byte offset where the intact prefix ends
+    cut: int  # byte offset of the first damaged line: everything before it stays as it is
     size: int
     kept: int
     dropped: int
+    dropped_bytes: int
+    #: ``damage[i]``: kept records before the i-th damaged line (where placeholders go)
+    damage: list[int]
+    #: (op_code, trial_id or -1, study_id or -1) of every kept record, in order
+    ops: list[tuple[int, int, int]]
+    #: kept record index -> how many placeholder creates go right before it
+    inserts: dict[int, int]
 
 
-def _is_record(line: bytes) -> bool:
+def _record(line: bytes) -> dict[str, Any] | None:
+    """The record a journal line holds, or None."""
     if not line.endswith(b"\n"):
-        return False
+        return None
     try:
-        return isinstance(json.loads(line), dict)
+        item = json.loads(line)
     except (ValueError, RecursionError):  # JSONDecodeError, UnicodeDecodeError
-        return False
+        return None
+    return item if isinstance(item, dict) and isinstance(item.get("op_code"), int) else None
+
+
+def _salvage(line: bytes) -> tuple[int, dict[str, Any] | None]:
+    """In a damaged line, where a complete record starts (one glued onto a torn one: a writer
+    appended after a kill tore the record before it), and that record."""
+    at = line.find(b'{"op_code"', 1)
+    while at > 0:
+        item = _record(line[at:])
+        if item is not None:
+            return at, item
+        at = line.find(b'{"op_code"', at + 1)
+    return len(line), None
+
+
+def _op(item: dict[str, Any]) -> tuple[int, int, int]:
+    trial, study = item.get("trial_id"), item.get("study_id")
+    return (
+        int(item["op_code"]),
+        trial if isinstance(trial, int) else -1,
+        study if isinstance(study, int) else -1,
+    )
 
 
 def _scan(path: Path) -> _Scan | None:
@@ -100,14 +139,48 @@ def _scan(path: Path) -> _Scan | None:
         f = path.open("rb")
     except FileNotFoundError:
         return None
+    scan: _Scan | None = None
+    ops: list[tuple[int, int, int]] = []
     with f:
         offset = 0
-        for kept, line in enumerate(f):
-            if not _is_record(line):
-                dropped = 1 + sum(1 for _ in f)
-                return _Scan(cut=offset, size=f.tell(), kept=kept, dropped=dropped)
+        for line in f:
+            item = _record(line)
+            if item is None:
+                if scan is None:
+                    scan = _Scan(offset, 0, 0, 0, 0, [], ops, {})
+                scan.dropped += 1
+                scan.damage.append(len(ops))
+                at, item = _salvage(line)
+                scan.dropped_bytes += at
+            if item is not None:
+                ops.append(_op(item))
             offset += len(line)
-    return None
+        if scan is None:
+            return None
+        scan.size = offset
+    scan.kept = len(ops)
+    scan.inserts = _placeholders(ops, scan.damage)
+    return scan
+
+
+def _placeholders(ops: list[tuple[int, int, int]], damage: list[int]) -> dict[int, int]:
+    """Where trials whose creating record was lost must be stood in for: a record that names a
+    trial not created yet (Optuna numbers trials by their creating records, in order) gets the
+    missing creates right where the last damage before it was."""
+    inserts: dict[int, int] = {}
+    created = 0
+    for index, (op, trial, _study) in enumerate(ops):
+        created += inserts.get(index, 0)
+        if op == CREATE_TRIAL:
+            created += 1
+        elif trial >= created:
+            before = [d for d in damage if d <= index]
+            if not before:
+                continue  # nothing was lost here: Optuna ignores a record of no trial
+            need = trial - created + 1
+            inserts[before[-1]] = inserts.get(before[-1], 0) + need
+            created += need
+    return inserts
 
 
 def _io_error(path: Path, action: str, err: OSError) -> SweepspecError:
@@ -141,9 +214,10 @@ def _describe(path: Path, scan: _Scan, backup: Path | None) -> JournalRepair:
     return JournalRepair(
         path=path,
         backup=backup,
-        dropped_bytes=scan.size - scan.cut,
+        dropped_bytes=scan.dropped_bytes,
         dropped_records=scan.dropped,
         kept_records=scan.kept,
+        placeholders=sum(scan.inserts.values()),
     )
 
 
@@ -212,11 +286,13 @@ def repair_journal(
 ) -> JournalRepair | None:
     """Repair a damaged journal in place; None when it is intact (or missing).
 
-    The damaged file is copied to ``<path>.corrupt-<UTC timestamp>``, then truncated to
-    the end of the last line before the first bad one, and fsynced. Never raises for a
-    damaged file; raises :class:`SweepspecError` naming the path when it cannot be read or
-    written (permissions, read-only or full file system, a directory in its place).
-    ``lock_grace_s``: how long to wait for a journal lock left by a dead writer.
+    The damaged file is first copied to ``<path>.corrupt-<UTC timestamp>``. Then every damaged
+    line is taken out and every intact record kept, those after the damage too (a record glued
+    onto a torn one is salvaged; a trial whose creating record was lost is stood in for by an
+    empty one, see :class:`JournalRepair`): the bytes before the first damage stay as they are,
+    the rest is rewritten, and the file is fsynced. Never raises for a damaged file; raises
+    :class:`SweepspecError` naming the path when it cannot be read or written (permissions,
+    read-only or full file system, a directory in its place).
     """
     path = Path(path)
     with _io_errors(path, "read"):
@@ -227,12 +303,59 @@ def repair_journal(
         if scan is None:
             return None
         backup = _write_backup(path)
-        with path.open("r+b") as f:
-            f.truncate(scan.cut)
-            f.flush()
-            os.fsync(f.fileno())
+        tail = path.with_name(f".{path.name}.repair-{os.getpid()}")
+        try:
+            with path.open("rb") as src, tail.open("wb") as dst:
+                src.seek(scan.cut)
+                _write_repaired_tail(src, dst, scan)
+                dst.flush()
+                os.fsync(dst.fileno())
+            with path.open("r+b") as f, tail.open("rb") as rest:
+                f.seek(scan.cut)
+                f.truncate(scan.cut)
+                shutil.copyfileobj(rest, f, 1 << 20)
+                f.flush()
+                os.fsync(f.fileno())
+        finally:
+            tail.unlink(missing_ok=True)
         _fsync_dir(path.parent)
     return _describe(path, scan, backup=backup)
+
+
+def _write_repaired_tail(src: Any, dst: Any, scan: _Scan) -> None:
+    """From the first damage on: the intact records (salvaged ones too), placeholders where
+    a lost create must be stood in for."""
+    index = scan.damage[0]
+    study = next((o[2] for o in reversed(scan.ops[:index]) if o[2] >= 0), 0)
+    for raw in src:
+        item = _record(raw)
+        line = raw
+        if item is None:
+            _, item = _salvage(raw)
+            if item is None:
+                continue
+            line = json.dumps(item, separators=(",", ":")).encode("utf-8") + b"\n"
+        for _ in range(scan.inserts.get(index, 0)):
+            dst.write(_placeholder(study))
+        if isinstance(item.get("study_id"), int):
+            study = item["study_id"]
+        dst.write(line)
+        index += 1
+    for _ in range(scan.inserts.get(index, 0)):
+        dst.write(_placeholder(study))
+
+
+def _placeholder(study_id: int) -> bytes:
+    """A trial's creating record, standing in for one that was lost (its later records, if
+    any, fill it in; a trial left running is re-queued by the next run's recovery)."""
+    record = {
+        "op_code": CREATE_TRIAL,
+        "worker_id": "sweepspec-repair",
+        "study_id": study_id,
+        "datetime_start": datetime.now(UTC).isoformat(timespec="microseconds"),
+        "user_attrs": {"sweepspec:lost_record": True},
+    }
+    return json.dumps(record, separators=(",", ":")).encode("utf-8") + b"\n"
 
 
 def open_journal_storage(path: Path) -> optuna.storages.JournalStorage:
@@ -244,12 +367,14 @@ def open_journal_storage(path: Path) -> optuna.storages.JournalStorage:
     repair = repair_journal(path)
     if repair is not None:
         logger.warning(
-            "repaired the damaged journal %s: dropped %d record(s) (%d bytes) after the "
-            "last intact one, kept %d; the damaged file is saved as %s",
+            "repaired the damaged journal %s: set aside %d damaged line(s) (%d bytes), kept "
+            "all %d intact record(s), stood in for %d lost trial(s); the damaged file is "
+            "saved as %s",
             path,
             repair.dropped_records,
             repair.dropped_bytes,
             repair.kept_records,
+            repair.placeholders,
             repair.backup,
         )
     with _io_errors(path, "open"):
@@ -372,14 +497,19 @@ def _backend_class() -> type:
                 "\n".join(_json.dumps(log, separators=(",", ":")) for log in logs) + "\n"
             ).encode("utf-8")
             durable = any(log.get("op_code") in durable_ops for log in logs)
-            fd = os.open(
-                self._file_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644
-            )
+            try:  # no O_CREAT: a journal deleted under a run is an error, not a new journal
+                fd = os.open(self._file_path, os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC)
+            except FileNotFoundError:
+                raise _gone(self._file_path) from None
+            except OSError as err:
+                raise _io_error(Path(self._file_path), "append to", err) from None
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX)
                 view = memoryview(data)
                 while view:  # a regular file takes it in one write; loop for safety
                     view = view[os.write(fd, view) :]
+            except OSError as err:  # a full disk, a file system gone read-only
+                raise _io_error(Path(self._file_path), "append to", err) from None
             finally:
                 os.close(fd)  # releases the lock
             if durable:
@@ -393,9 +523,37 @@ def _backend_class() -> type:
                         return iter(())  # nothing new since the last read
                 except OSError:
                     pass  # let Optuna raise its own error
-            return super().read_logs(log_number_from)
+            return _checked(self._file_path, super().read_logs(log_number_from))
 
     return TellDurableBackend
+
+
+def _gone(path: str) -> SweepspecError:
+    return SweepspecError(
+        Problem(
+            f"the journal {path} is gone: something deleted it (or the run directory) while "
+            "the sweep ran; run the sweep again to start it over",
+            code="journal-gone",
+        )
+    )
+
+
+def _checked(path: str, logs: Iterator[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    """Optuna's reading of the journal, whose failures are reported as what they are: a
+    journal damaged while the sweep ran (something wrote into it) or deleted."""
+    try:
+        yield from logs
+    except FileNotFoundError:
+        raise _gone(path) from None
+    except (ValueError, UnicodeDecodeError) as err:  # JSONDecodeError, "Invalid log format."
+        raise SweepspecError(
+            Problem(
+                f"the journal {path} was damaged while the sweep ran ({err}; did something "
+                "write into it?); run the sweep again: the damage is repaired, every intact "
+                "record is kept and the sweep resumes",
+                code="journal-damaged",
+            )
+        ) from None
 
 
 def journal_version(storage: Any) -> int | None:

@@ -4,6 +4,7 @@ runner's loop inside the shared session (run directory, run time, results, track
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 import warnings
@@ -123,13 +124,19 @@ def run_optuna(
         progress=progress,
         gate=gate_for(url, session.rundir, plan.study_name),
     )
+    note = {"concurrency": concurrency}
     try:
         outcome = runner.run()
-    finally:
+    except BaseException:
+        # the error that stopped the run says what happened; when the storage or the run
+        # directory cannot be read or written any more (damaged or deleted under the run),
+        # the results files stay as last written
         runner.gate.close()
-        outcome_ledger = runner.ledger()
-        elapsed = session.close(outcome_ledger, {"concurrency": concurrency})
-    outcome.elapsed_s = elapsed
+        with contextlib.suppress(SweepspecError):
+            session.close(runner.ledger(), note)
+        raise
+    runner.gate.close()
+    outcome.elapsed_s = session.close(runner.ledger(), note)
     return outcome
 
 

@@ -7,6 +7,7 @@ import json
 import logging
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -114,38 +115,68 @@ def test_every_torn_tail_is_repaired(tmp_path: Path, intact: bytes) -> None:
         assert check_journal(path) is None
 
 
-def test_glued_line_drops_everything_from_it(tmp_path: Path, intact: bytes) -> None:
+def _trials(path: Path) -> list[tuple[int, str, Any]]:
+    study = optuna.load_study(study_name=STUDY, storage=open_journal_storage(path))
+    return [(t.number, t.state.name, t.params.get("x")) for t in study.get_trials()]
+
+
+def test_a_glued_line_keeps_the_complete_record(tmp_path: Path, intact: bytes) -> None:
     lines = intact.splitlines(keepends=True)
     good, last = b"".join(lines[:-2]), lines[-2:]
     glued = last[0][:20] + last[0]  # a torn record, then a complete one on the same line
     path = tmp_path / "j.log"
-    path.write_bytes(good + glued + last[1] + last[1])
+    path.write_bytes(good + glued + last[1])
 
     repair = repair_journal(path)
     assert repair is not None
-    assert (repair.kept_records, repair.dropped_records) == (len(lines) - 2, 3)
-    assert repair.dropped_bytes == len(glued) + 2 * len(last[1])
-    assert path.read_bytes() == good
+    assert (repair.kept_records, repair.dropped_records, repair.dropped_bytes) == (
+        len(lines),
+        1,
+        20,
+    )
+    assert [json.loads(x) for x in path.read_bytes().splitlines()] == [json.loads(x) for x in lines]
     _reload_and_run(path)
 
 
 @pytest.mark.parametrize(
     "bad_line",
-    [b"\n", b"[1, 2]\n", b"42\n", b'{"op_code": \xff\xfe}\n', b'{"op_code":4'],
-    ids=["empty", "list", "number", "not-utf8", "torn"],
+    [b"\n", b"[1, 2]\n", b"42\n", b'{"op_code": \xff\xfe}\n', b"garbage\n", b'{"op_code":4'],
+    ids=["empty", "list", "number", "not-utf8", "garbage", "torn"],
 )
-def test_bad_lines_in_the_middle_cut_the_rest(
+def test_a_bad_line_in_the_middle_loses_no_record_after_it(
     tmp_path: Path, intact: bytes, bad_line: bytes
 ) -> None:
+    """One garbage line in the middle: every finished trial, the ones after it too, is kept."""
+    original = tmp_path / "original.log"
+    original.write_bytes(intact)
     lines = intact.splitlines(keepends=True)
     path = tmp_path / "j.log"
-    tail = bad_line + b"".join(lines[3:])  # a torn line glues onto the next one
-    path.write_bytes(b"".join(lines[:3]) + tail)
+    path.write_bytes(b"".join(lines[:3]) + bad_line + b"".join(lines[3:]))
     repair = repair_journal(path)
     assert repair is not None
-    assert (repair.kept_records, repair.dropped_records) == (3, len(tail.splitlines()))
-    assert repair.dropped_bytes == len(tail)
-    assert path.read_bytes() == b"".join(lines[:3])
+    assert (repair.kept_records, repair.dropped_records) == (len(lines), 1)
+    assert repair.dropped_bytes == len(bad_line)
+    assert repair.placeholders == 0
+    assert path.read_bytes() == intact
+    assert _trials(path) == _trials(original)
+
+
+def test_a_lost_trial_record_keeps_the_numbers_of_the_others(tmp_path: Path, intact: bytes) -> None:
+    """Optuna numbers trials by their creating records: when one of those is damaged, an
+    empty trial stands in for it, and the records after it fill it and the others in."""
+    original = tmp_path / "original.log"
+    original.write_bytes(intact)
+    lines = intact.splitlines(keepends=True)
+    creates = [i for i, x in enumerate(lines) if json.loads(x)["op_code"] == 4]
+    lost = creates[1]  # the second trial's creating record
+    path = tmp_path / "j.log"
+    path.write_bytes(b"".join(lines[:lost]) + b"\x00garbage\n" + b"".join(lines[lost + 1 :]))
+    repair = repair_journal(path)
+    assert repair is not None and repair.placeholders == 1
+    before, after = _trials(original), _trials(path)
+    assert [(n, state) for n, state, _ in after] == [(n, state) for n, state, _ in before]
+    assert [x for _, _, x in after] == [x for _, _, x in before]  # params came after it
+    _reload_and_run(path)
 
 
 def test_the_brick_repro_is_healed(
@@ -168,7 +199,7 @@ def test_the_brick_repro_is_healed(
 
 
 def test_a_study_bricked_by_plain_optuna_is_healed(tmp_path: Path, intact: bytes) -> None:
-    """Plain Optuna glues an append onto the torn record; the repair cuts from there."""
+    """Plain Optuna glues an append onto the torn record; the repair keeps that record."""
     path = tmp_path / "j.log"
     path.write_bytes(intact + b'{"op_code":4,"worker_id":"dead","study_id":0,"datetime_start"')
     plain = optuna.load_study(
@@ -178,7 +209,8 @@ def test_a_study_bricked_by_plain_optuna_is_healed(tmp_path: Path, intact: bytes
         plain.optimize(_objective, n_trials=1)
     damage = check_journal(path)
     assert damage is not None
-    assert damage.kept_records == intact.count(b"\n")
+    # the record plain Optuna glued onto the torn one is salvaged
+    assert (damage.kept_records, damage.dropped_records) == (intact.count(b"\n") + 1, 1)
 
     study = _reload_and_run(path)
     assert _complete(study) == N_TRIALS + 2

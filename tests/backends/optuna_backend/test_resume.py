@@ -22,7 +22,9 @@ pytest.importorskip("optuna")
 pytest.importorskip("psutil")
 
 from tests.builders import (
+    OBJECTIVES,
     attempts,
+    env,
     finish,
     journal_ok,
     kill_group,
@@ -332,6 +334,73 @@ def test_torn_journal_is_repaired(tmp_path: Path) -> None:
     rows = read_csv(tmp_path, "torn")
     assert states(rows) == {"COMPLETE": 5}
     assert rows[:3] == before
+
+
+def test_a_garbage_line_in_the_middle_loses_no_finished_trial(tmp_path: Path) -> None:
+    write_spec(tmp_path, spec("garbled", trials={"num_samples": 6}))
+    run_ok(tmp_path)
+    before = read_csv(tmp_path, "garbled")
+    count = n_trials(tmp_path, "garbled")
+    journal = run_dir(tmp_path, "garbled") / "study.journal"
+    lines = journal.read_bytes().splitlines(keepends=True)
+    middle = len(lines) // 2
+    journal.write_bytes(b"".join(lines[:middle]) + b"\x00\xffgarbage\n" + b"".join(lines[middle:]))
+    status = subprocess.run(
+        [sys.executable, "-m", "sweepspec", "status", "spec.yaml"],
+        cwd=tmp_path,
+        env=env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert status.returncode == 0 and "Traceback" not in status.stderr, status.stderr
+    assert "6/6 done" in status.stdout
+    run_ok(tmp_path)  # a resume: nothing was lost, so nothing runs again
+    assert read_csv(tmp_path, "garbled") == before
+    assert n_trials(tmp_path, "garbled") == count  # no trial was asked or run anew
+    journal_ok(journal)
+
+
+def _vandal_spec(tmp_path: Path, name: str, act: str) -> None:
+    write_spec(
+        tmp_path,
+        spec(
+            name,
+            objective={
+                "function": f"{OBJECTIVES}:vandal",
+                "config": {"log_dir": str(tmp_path), "act": act, "seconds": 0.05},
+            },
+            space={"x": {"uniform": [0.0, 1.0]}},
+            trials={"num_samples": 8},
+            resources={"max_concurrent": 1},
+        ),
+    )
+
+
+def test_an_objective_that_garbles_the_journal_gets_a_clean_error_and_a_run_that_resumes(
+    tmp_path: Path,
+) -> None:
+    _vandal_spec(tmp_path, "garble", "garble")
+    proc = run_cli(tmp_path)
+    assert proc.returncode == 1, proc.stderr
+    assert "Traceback" not in proc.stderr and "was damaged while the sweep ran" in proc.stderr
+    done = {r["trial_id"]: r for r in read_csv(tmp_path, "garble") if r["state"] == "COMPLETE"}
+    proc = run_ok(tmp_path)
+    assert "repaired the damaged journal" in proc.stderr
+    rows = read_csv(tmp_path, "garble")
+    assert states(rows) == {"COMPLETE": 8}
+    for tid, row in done.items():  # what had finished is kept as it was
+        assert next(r for r in rows if r["trial_id"] == tid) == row
+
+
+def test_an_objective_that_deletes_the_run_directory_gets_a_clean_error(tmp_path: Path) -> None:
+    _vandal_spec(tmp_path, "deleted", "delete")
+    proc = run_cli(tmp_path)
+    assert proc.returncode == 1, proc.stderr
+    assert "Traceback" not in proc.stderr and "is gone" in proc.stderr
+    run_ok(tmp_path)  # the next run starts over, cleanly
+    assert states(read_csv(tmp_path, "deleted")) == {"COMPLETE": 8}
 
 
 # -- (f): Ctrl-C --------------------------------------------------------------------------------
