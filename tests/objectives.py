@@ -163,3 +163,27 @@ def vandal(config: dict[str, Any], trial: Any) -> dict[str, float]:
             shutil.rmtree(run_dir)
     time.sleep(float(config.get("seconds", 0.0)))
     return {"loss": float(config["x"])}
+
+
+def escapes(config: dict[str, Any], trial: Any) -> dict[str, float]:
+    """Starts a grandchild that is orphaned, leaves the trial's process group and session
+    (``setsid``) and sleeps for minutes (its pid goes to ``log_dir/escaped-*.pid``); ``mode:
+    return`` returns at once, ``mode: hang`` hangs until the timeout kills the trial."""
+    import subprocess
+    import sys
+
+    log = Path(config["log_dir"]) / f"escaped-{trial.trial_id}-{time.time_ns()}.pid"
+    code = (
+        "import os, sys, time\n"
+        "if os.fork():\n    sys.exit(0)\n"  # the grandchild is orphaned at once
+        "os.setsid()\n"
+        f"open({str(log)!r}, 'a').write(f'{{os.getpid()}}\\n')\n"
+        "time.sleep(300)\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and (not log.exists() or not log.read_text().strip()):
+        time.sleep(0.01)
+    if config.get("mode") == "hang":
+        time.sleep(300)
+    return {"loss": float(config.get("x", 0.5))}

@@ -43,11 +43,13 @@ __all__ = [
     "ChildTask",
     "FileCheckpoint",
     "child_main",
+    "descendants",
     "died_before_returning",
     "discard",
     "fork_child",
     "kill_group",
     "next_task",
+    "reap_orphans",
 ]
 
 
@@ -158,17 +160,102 @@ def _usable_checkpoint(path: Path) -> FileCheckpoint | None:
     return FileCheckpoint(path)
 
 
-def _die_with_parent() -> None:
+PR_SET_PDEATHSIG = 1
+PR_SET_CHILD_SUBREAPER = 36
+
+
+def _prctl(option: int, value: int) -> None:
     try:
         libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except OSError:
+        libc.prctl(option, value)
+    except (OSError, AttributeError):  # not Linux: the process group alone is killed
         pass
+
+
+def _die_with_parent() -> None:
+    _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+# -- every descendant ends with its trial -------------------------------------------------
+#
+# A trial's children are in its process group, but a grandchild that calls setsid() leaves
+# it. The trial process and the process that forks trial processes (the driver, a Ray actor)
+# are child subreapers: an orphaned descendant is re-parented to the nearest of them instead
+# of to init, so it can be found (by parentage, in /proc) and killed with its trial.
+
+_FORKED: set[int] = set()  # live trial processes this process forked
+_BASELINE: set[int] | None = None  # this process's children when it became a subreaper
+
+
+def _parents() -> dict[int, int]:
+    """pid -> parent pid of every process (from /proc; empty where there is no /proc)."""
+    out: dict[int, int] = {}
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return out
+    for entry in entries:
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as fh:
+                stat = fh.read()
+        except OSError:
+            continue
+        fields = stat.rpartition(b")")[2].split()  # the command may hold spaces and ")"
+        if len(fields) > 1:
+            out[int(entry)] = int(fields[1])
+    return out
+
+
+def descendants(pid: int) -> list[int]:
+    """Every live descendant of ``pid`` (children first)."""
+    children: dict[int, list[int]] = {}
+    for child, parent in _parents().items():
+        children.setdefault(parent, []).append(child)
+    out: list[int] = []
+    todo = list(children.get(pid, []))
+    while todo:
+        p = todo.pop(0)
+        out.append(p)
+        todo += children.get(p, [])
+    return out
+
+
+def _kill(pids: list[int]) -> None:
+    for p in pids:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(p, signal.SIGKILL)
+
+
+def _become_subreaper() -> None:
+    """Make this process (the one that forks trial processes) a child subreaper, once."""
+    global _BASELINE
+    if _BASELINE is None:
+        _BASELINE = set(descendants(os.getpid()))
+        _prctl(PR_SET_CHILD_SUBREAPER, 1)
+
+
+def reap_orphans() -> None:
+    """Kill and reap what a dead trial process left: processes re-parented to this one that it
+    did not fork as trial processes."""
+    if _BASELINE is None:
+        return
+    me = os.getpid()
+    orphans = [
+        p for p, parent in _parents().items() if parent == me and p not in _FORKED | _BASELINE
+    ]
+    for p in orphans:
+        tree = descendants(p)
+        _kill([p, *tree])
+        with contextlib.suppress(ChildProcessError, OSError):
+            os.waitpid(p, 0)
 
 
 def _isolate(task: ChildTask) -> None:
     os.setpgid(0, 0)
     _die_with_parent()
+    _prctl(PR_SET_CHILD_SUBREAPER, 1)  # what the trial starts stays below it
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the driver decides what Ctrl-C means
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     if task.cuda_devices is not None:
@@ -206,10 +293,20 @@ def child_main(conn: Connection, task: ChildTask) -> None:
             sys.stderr.flush()
             conn.send(("ready",))
             current = _receive_task(conn)
-    except BaseException:
+    except BaseException as exc:  # the trial process itself failed: say why, then exit
         code = 71
+        with contextlib.suppress(Exception):
+            conn.send(
+                (
+                    "error",
+                    "setup",
+                    f"the trial process failed: {_short(exc)}",
+                    traceback.format_exc(),
+                )
+            )
     finally:
         try:
+            _kill(descendants(os.getpid()))  # nothing the trials started outlives this process
             sys.stdout.flush()
             sys.stderr.flush()
             conn.close()
@@ -291,11 +388,14 @@ def fork_child(task: ChildTask, via: Executor | None = None) -> tuple[Any, Conne
             warnings.simplefilter("ignore", DeprecationWarning)  # fork() with threads
             process.start()
 
+    _become_subreaper()
     if via is None:
         start()
     else:
         via.submit(start).result()
     child.close()
+    if process.pid is not None:
+        _FORKED.add(process.pid)
     return process, parent
 
 
@@ -308,9 +408,14 @@ def kill_group(pid: int | None, sig: int) -> None:
 
 
 def discard(process: Any, conn: Connection) -> None:
-    """Kill a trial process and anything it started (its process group)."""
+    """Kill a trial process and anything it started: its process group, every descendant
+    (those that left the group with setsid() too), and what a dead one left behind."""
+    if process.pid is not None:
+        _kill(descendants(process.pid))
     kill_group(process.pid, signal.SIGKILL)
     process.join(timeout=5)
+    _FORKED.discard(process.pid)
+    reap_orphans()
     with contextlib.suppress(OSError):
         conn.close()
 

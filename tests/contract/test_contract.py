@@ -170,6 +170,34 @@ def test_objective_code_that_does_not_import_stops_the_run_before_any_trial(
     assert not (sweep.run_dir / "trials.csv").exists()
 
 
+@pytest.mark.parametrize("mode", ["return", "hang"])
+def test_no_descendant_of_a_trial_outlives_it(sweep: Sweep, mode: str) -> None:
+    """A grandchild that calls setsid() leaves the trial's process group: it ends with its
+    trial all the same (the trial process and its parent are child subreapers)."""
+    import psutil
+
+    sweep.write(
+        "escapes",
+        function="escapes",
+        objective={"config": {"mode": mode}},
+        trials={"num_samples": 2, "timeout": 2},
+    )
+    sweep.run().ok()
+    pids = [int(p.read_text()) for p in sweep.dir.glob("escaped-*.pid")]
+    assert len(pids) == 2
+
+    def alive(pid: int) -> bool:
+        try:
+            return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+        except psutil.NoSuchProcess:
+            return False
+
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and any(alive(p) for p in pids):
+        time.sleep(0.1)
+    assert not [p for p in pids if alive(p)]
+
+
 def test_max_failed_stops_the_sweep(sweep: Sweep) -> None:
     sweep.write(
         "maxfail",

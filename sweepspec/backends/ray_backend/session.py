@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, Any
 from sweepspec.backends.ray_backend.compile import RayPlan, compile_ray
 from sweepspec.backends.ray_backend.env import set_ray_env
 from sweepspec.backends.ray_backend.ledger_file import LedgerFile
+from sweepspec.backends.ray_backend.leftovers import forget_session, kill_leftovers, record_session
 from sweepspec.errors import Problem, SweepspecError
 from sweepspec.run.rundir import EXPERIMENT_NAME, RunDir
 from sweepspec.run.session import ProgressSink, RunOptions, RunOutcome, Session
@@ -71,12 +72,13 @@ def _skip_callback_telemetry() -> None:
 # -- connecting -------------------------------------------------------------------------
 
 
-def _connect(spec: Spec) -> bool:
+def _connect(spec: Spec, rundir: RunDir) -> bool:
     """Start or join Ray; True when this call started it (and must shut it down)."""
     import ray
 
     if ray.is_initialized():
         return False
+    kill_leftovers(rundir)  # of a local Ray a killed session of this run left
     backend = spec.backend
     address = backend.address if isinstance(backend, RayBackend) else None
     dashboard = backend.dashboard if isinstance(backend, RayBackend) else False
@@ -92,6 +94,7 @@ def _connect(spec: Spec) -> bool:
                 log_to_driver=False,
                 logging_level=logging.ERROR,
             )
+            record_session(rundir)
         else:
             ray.init(address=address, log_to_driver=False, logging_level=logging.ERROR)
     except Exception as exc:  # ConnectionError, RuntimeError, ValueError, ... from Ray
@@ -383,7 +386,7 @@ def run_ray(
         elif budget is not None and budget <= 0:
             reason = "time_budget"
         else:
-            owns_ray = _connect(spec)
+            owns_ray = _connect(spec, session.rundir)
             fits = check_resources(plan, _nodes())
             concurrency = min(fits, plan.max_concurrent or fits)
             reason, code = _fit(session, plan, ledger_file, progress, concurrency, budget)
@@ -395,6 +398,8 @@ def run_ray(
 
             with contextlib.suppress(Exception):
                 ray.shutdown()
+            kill_leftovers(session.rundir)  # agents Ray's shutdown left running
+            forget_session(session.rundir)
         ledger = ledger_file.ledger()
         elapsed = session.close(ledger, {"concurrency": concurrency})
     return RunOutcome(ledger, reason, code, elapsed)

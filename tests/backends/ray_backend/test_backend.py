@@ -147,6 +147,42 @@ def _kill_session(proc: subprocess.Popen[bytes]) -> list[Any]:
     return alive
 
 
+def test_no_ray_process_outlives_a_killed_run_once_it_resumes(tmp_path: Path) -> None:
+    """SIGKILL of the driver (`kill -9 PID`): Ray's dashboard and runtime-env agents survive
+    it for minutes, ignoring SIGTERM; the resume kills them, and its own Ray leaves nothing."""
+    import json
+
+    from sweepspec.backends.ray_backend.leftovers import processes_of
+
+    spec = write(
+        tmp_path,
+        "agents",
+        f"{OBJECTIVES}:nap",
+        {"x": {"uniform": [0.0, 1.0]}},
+        config={"seconds": 0.5},
+        trials={"num_samples": 4},
+    )
+    proc = _cli(tmp_path, spec)
+    record = tmp_path / "runs" / "agents" / "ray-session.json"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:
+        if any(e["event"] == "start" for e in ledger_events(tmp_path, "agents")):
+            break
+        time.sleep(0.1)
+    assert proc.poll() is None and record.exists(), (tmp_path / "stderr.txt").read_text()
+    session = json.loads(record.read_text())["session_dir"]
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=30)
+    time.sleep(2)  # what dies with the driver is gone by then
+    left = processes_of(session)
+    print(f"left by the kill: {len(left)} process(es) of {session}")
+    assert left  # the agents: else this test would prove nothing
+    proc = _cli(tmp_path, spec)
+    assert proc.wait(timeout=300) == 0, (tmp_path / "stderr.txt").read_text()
+    assert processes_of(session) == []  # the resume killed what the kill left
+    assert not record.exists()  # and its own Ray is gone: nothing names a session now
+
+
 def test_resume_keeps_trials_that_ended_after_the_last_snapshot(tmp_path: Path) -> None:
     """Ray saves its state every few seconds, not after each trial: trials that ended after
     the last snapshot are kept (counted, never run again), and the seeded random searcher,
