@@ -20,7 +20,11 @@ def _log(config: dict[str, Any], name: str, item: dict[str, Any]) -> None:
 
 
 def curve(config: dict[str, Any], trial: Any) -> dict[str, float]:
-    """A resumable learning curve; logs where each attempt started from."""
+    """A resumable learning curve; logs where each attempt started from. ``crash_at`` (and
+    ``crash_once``) arm ``sweepspec.run.crash`` in the trial process, on either backend."""
+    if "crash_at" in config:
+        os.environ["SWEEPSPEC_CRASH_AT"] = config["crash_at"]
+        os.environ["SWEEPSPEC_CRASH_ONCE"] = config["crash_once"]
     epochs = int(config.get("epochs", 8))
     final = (math.log10(config["lr"]) + 2.5) ** 2
     state = trial.checkpoint.load() if trial.checkpoint else {"step": 0, "owner": None}

@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from sweepspec.records import plain_value
+from sweepspec.run.crash import crash_point
 from sweepspec.run.rundir import CHECKPOINT, TRIAL_LOG
 from sweepspec.trial import TrialStopped
 
@@ -144,8 +145,12 @@ def _save_checkpoint(path: Path, state: Any) -> None:
     :func:`_usable_checkpoint` discards (the trial restarts from scratch). An fsync an epoch
     cost a short torch trial 10-20% of its time here."""
     tmp = path.with_suffix(".tmp")
+    data = pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL)
     with open(tmp, "wb") as fh:
-        pickle.dump(state, fh, protocol=pickle.HIGHEST_PROTOCOL)
+        fh.write(data[: len(data) // 2])
+        fh.flush()
+        crash_point("mid_checkpoint_write")
+        fh.write(data[len(data) // 2 :])
     os.replace(tmp, path)
 
 

@@ -17,6 +17,7 @@ Layout (every name is defined here, once)::
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -29,6 +30,7 @@ from typing import Any
 import yaml
 
 from sweepspec.errors import Problem, SweepspecError
+from sweepspec.run.crash import crash_point
 from sweepspec.spec.read import LoadedSpec
 
 __all__ = [
@@ -54,6 +56,9 @@ FINAL_ERROR = "final_error.txt"
 # stop, resources, backend workers) may change freely: they extend or shrink the run.
 #: The Ray experiment's directory name inside the run directory.
 EXPERIMENT_NAME = "tune"
+
+#: A temporary file of a write older than this, of a process that is gone, was left by a kill.
+STALE_TMP_S = 60.0
 
 FINGERPRINT_SECTIONS = ("space", "derived", "constraints", "objective", "searcher", "scheduler")
 
@@ -209,6 +214,23 @@ class RunDir:
         self.write_meta(meta)
         return meta
 
+    def remove_stale_temporaries(self) -> list[Path]:
+        """Delete the temporary files (``.<name>.<pid>.tmp``) of an :func:`atomic_write` that a
+        killed process left behind: its process is gone and it is older than a write takes
+        (a worker on another host, over a shared directory, has pids of its own). Returns what
+        went."""
+        gone = []
+        for tmp in self.path.glob(".*.tmp"):
+            pid = tmp.name.rsplit(".", 2)[-2]
+            if not pid.isdigit() or _alive(int(pid)):
+                continue
+            with contextlib.suppress(OSError):
+                if time.time() - tmp.stat().st_mtime < STALE_TMP_S:
+                    continue
+            tmp.unlink(missing_ok=True)
+            gone.append(tmp)
+        return gone
+
     def move_aside(self) -> Path:
         """Rename the run to ``<name>.old-<timestamp>`` (``--fresh`` keeps the old run)."""
         stamp = time.strftime("%Y%m%d-%H%M%S")
@@ -221,13 +243,27 @@ class RunDir:
         return target
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def atomic_write(path: Path, text: str) -> None:
     """Write via a temporary file and rename: readers never see half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         with open(tmp, "w", encoding="utf-8") as fh:
-            fh.write(text)
+            fh.write(text[: len(text) // 2])
+            fh.flush()
+            if path.name in ("trials.csv", "summary.json"):
+                crash_point("mid_results_write")
+            fh.write(text[len(text) // 2 :])
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)

@@ -122,6 +122,7 @@ class Session:
             loaded, fresh=options.fresh and primary, warm_start=options.warm_start and primary
         )
         meta = rundir.read_meta() if rundir.exists() else rundir.create(loaded, study_name)
+        rundir.remove_stale_temporaries()
         if primary:  # the run's budget as this session runs it (overrides included)
             meta["num_samples"] = trial_count(loaded.spec)
             rundir.write_meta(meta)

@@ -110,9 +110,10 @@ class Sweep:
     def run(self, *args: str) -> Run:
         return self.command("run", "spec.yaml", *args)
 
-    def popen(self, *args: str) -> subprocess.Popen[bytes]:
-        """``sweepspec run spec.yaml ARGS`` as a subprocess in its own process group."""
-        extra = {"RAY_AUTH_MODE": "disabled", "TUNE_GLOBAL_CHECKPOINT_S": "1"}
+    def popen(self, *args: str, **environ: str) -> subprocess.Popen[bytes]:
+        """``sweepspec run spec.yaml ARGS`` as a subprocess in its own process group (with the
+        environment variables ``environ`` too)."""
+        extra = {"RAY_AUTH_MODE": "disabled", "TUNE_GLOBAL_CHECKPOINT_S": "1", **environ}
         with open(self.dir / "stderr.txt", "ab") as err:
             return subprocess.Popen(
                 [sys.executable, "-m", "sweepspec", "run", "spec.yaml", *args],

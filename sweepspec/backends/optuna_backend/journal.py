@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sweepspec.errors import Problem, SweepspecError
+from sweepspec.run.crash import crash_point
 
 if TYPE_CHECKING:
     import optuna
@@ -512,6 +513,7 @@ def _backend_class() -> type:
                 raise _io_error(Path(self._file_path), "append to", err) from None
             finally:
                 os.close(fd)  # releases the lock
+            crash_point("after_record_append")
             if durable:
                 _syncer_for(self._file_path).request()
 

@@ -37,6 +37,7 @@ from sweepspec.run.child import (
     kill_group,
     next_task,
 )
+from sweepspec.run.crash import crash_point
 from sweepspec.run.history import append_report
 from sweepspec.run.ledger import Ledger
 from sweepspec.run.rundir import CHECKPOINT, CHECKPOINT_PROGRESS, RunDir
@@ -222,6 +223,7 @@ class OptunaRunner:
                 grid = GridCounter(self.plan.search.grid_points)
                 grid.add_all(r.params for r in ledger.records.values())
             asked = self.asker.ask(grid)
+            crash_point("after_ask")
             trial = asked.trial
             logical = str(trial.user_attrs.get("logical", _next_id(ledger)))
             attempt = int(trial.user_attrs.get("attempt", 0))
@@ -349,6 +351,7 @@ class OptunaRunner:
         r.metrics.update(metrics)
         now = time.monotonic() - r.started
         append_report(self.rundir, r.logical, r.iterations, now, metrics, r.attempt)
+        crash_point("after_report")
         answer = self.reports.decide(r.trial, r.iterations, now, r.metrics, metrics)
         r.answer = answer
         if self.answers:

@@ -28,6 +28,7 @@ from sweepspec.backends.ray_backend.trainable import (
     TrialFailed,
 )
 from sweepspec.records import TrialRecord, json_metrics, utc_iso
+from sweepspec.run.crash import crash_point
 from sweepspec.run.history import append_report
 from sweepspec.run.ledger import Ledger
 from sweepspec.run.rundir import RunDir
@@ -206,6 +207,7 @@ class SweepCallback(Callback):
             if isinstance(step, int) and not result.get(REPLAY_KEY):
                 elapsed = float(result.get("time_total_s") or 0.0)
                 append_report(self.rundir, self._tid(trial), step, elapsed, metrics)
+                crash_point("after_report")
 
     def on_trial_recover(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
         self.recoveries[trial.trial_id] = self.recoveries.get(trial.trial_id, 0) + 1

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from sweepspec.records import TrialRecord
+from sweepspec.run.crash import crash_point
 from sweepspec.run.ledger import Ledger
 
 __all__ = ["LedgerFile", "record_from"]
@@ -87,6 +88,7 @@ class LedgerFile:
             fh.flush()
             if sync:
                 os.fsync(fh.fileno())
+        crash_point("after_record_append")
 
     def ledger(self) -> Ledger:
         """Fold the events into logical trials (display ids), as the Optuna ledger does."""

@@ -19,6 +19,7 @@ from sweepspec.backends.ray_backend.compile import RayPlan
 from sweepspec.backends.ray_backend.stopper import stopped_state
 from sweepspec.backends.ray_backend.trainable import FAILED_KEY
 from sweepspec.records import is_finite_number
+from sweepspec.run.crash import crash_point
 from sweepspec.search.asker import FeasibleAsker
 from sweepspec.search.grid import GridCounter
 from sweepspec.search.params import encode_params, sample_params
@@ -84,6 +85,7 @@ class SpecSearch(OptunaSearch):
                 break
         self._ot_trials[trial_id] = asked.trial
         self._grid.add(asked.values)
+        crash_point("after_ask")
         return asked.flat
 
     def _is_replay(self, ot_trial: optuna.Trial, values: Mapping[str, Any]) -> bool:
