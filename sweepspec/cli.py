@@ -32,10 +32,33 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("validate", help="check spec files or directories (no user code runs)")
     p.add_argument("paths", nargs="+", metavar="PATH")
     p.add_argument("--format", choices=("text", "json", "github"), default="text")
+    p.add_argument(
+        "--changed",
+        action="store_true",
+        help="PATHs are changed files (a pre-commit hook): check the sweep specs among them "
+        "and the specs that extend a changed base; skip other YAML files",
+    )
 
     p = sub.add_parser("schema", help="print or check the JSON Schema of the spec")
-    p.add_argument("--check", action="store_true", help="fail if schemas/ is stale")
-    p.add_argument("--write", action="store_true", help="rewrite schemas/sweepspec-v1.json")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument(
+        "--check",
+        nargs="?",
+        const=True,
+        default=False,
+        metavar="PATH",
+        help="fail if the models differ from the schema shipped in the package (and "
+        "schemas/ of a source checkout), or from the copy at PATH",
+    )
+    g.add_argument(
+        "--write",
+        nargs="?",
+        const=True,
+        default=False,
+        metavar="PATH",
+        help="write the schema to PATH (a file, or a directory for sweepspec-v1.json); "
+        "without PATH, rewrite the copies of a source checkout",
+    )
 
     for name, text in (
         ("run", "run or resume a sweep"),

@@ -14,13 +14,23 @@ __all__ = [
     "parse_size",
 ]
 
-DURATION_PATTERN = r"^\s*\d+(\.\d+)?\s*(ms|s|m|h|d)?\s*$"
+_N = r"\d+(?:\.\d+)?"
+#: A bare number (seconds), or numbers with units in descending order, each unit at most once:
+#: ``90``, ``90s``, ``1.5h``, ``1h30m``, ``2d12h``, ``1m30s250ms``. (JSON Schema's ECMA flavour.)
+DURATION_PATTERN = (
+    rf"^\s*(?:{_N}\s*|(?=\d)(?:{_N}\s*d\s*)?(?:{_N}\s*h\s*)?(?:{_N}\s*m(?!s)\s*)?"
+    rf"(?:{_N}\s*s\s*)?(?:{_N}\s*ms\s*)?)$"
+)
+_COMPOUND = re.compile(
+    rf"\s*(?:({_N})\s*d\s*)?(?:({_N})\s*h\s*)?(?:({_N})\s*m(?!s)\s*)?(?:({_N})\s*s\s*)?"
+    rf"(?:({_N})\s*ms\s*)?"
+)
+_COMPOUND_UNITS = (86400.0, 3600.0, 60.0, 1.0, 0.001)
 SIZE_PATTERN = r"^\s*\d+(\.\d+)?\s*([kKmMgGtT]i?[bB]|[bB])?\s*$"
 
 #: The longest duration a spec takes: a longer one is a typo, and overflows the clocks it meets.
 MAX_DURATION_S = 10 * 365 * 86400.0
 
-_DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "": 1.0}
 _SIZE_UNITS = {
     "": 1,
     "b": 1,
@@ -57,15 +67,20 @@ def _shown(value: str) -> str:
 
 
 def parse_duration(value: object) -> float:
-    """Seconds in ``value``: a number of seconds or ``<number><ms|s|m|h|d>``."""
+    """Seconds in ``value``: a number of seconds, or numbers with units (``d h m s ms``, in that
+    order, each at most once): ``90s``, ``30m``, ``1h30m``."""
     if isinstance(value, str):
-        m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*", value)
-        if not m:
+        bare = re.fullmatch(rf"\s*({_N})\s*", value)
+        if bare:
+            return _number(float(bare.group(1)), "duration")
+        m = _COMPOUND.fullmatch(value)
+        if not m or not any(m.groups()):
             raise ValueError(
-                f"a duration is a number of seconds or a string like '90s', '30m' or '2h', "
-                f"but got {_shown(value)}"
+                f"a duration is a number of seconds or a string like '90s', '30m', '2h' or "
+                f"'1h30m', but got {_shown(value)}"
             )
-        return _number(float(m.group(1)) * _DURATION_UNITS[m.group(2) or ""], "duration")
+        seconds = sum(float(v) * u for v, u in zip(m.groups(), _COMPOUND_UNITS, strict=True) if v)
+        return _number(seconds, "duration")
     return _number(value, "duration")
 
 

@@ -11,16 +11,27 @@ from sweepspec.units import DURATION_PATTERN, SIZE_PATTERN, parse_duration, pars
 
 __all__ = ["Duration", "PerTrial", "Resources", "Size", "Stop", "SweepStop", "Threshold", "Trials"]
 
+_DURATION_TEXT = (
+    "A duration: seconds, or numbers with units (d, h, m, s, ms, largest first): '90s', '30m', "
+    "'1.5h', '1h30m', '2d12h'."
+)
+_SIZE_TEXT = "A size: bytes, or a number and a unit (B, KB, MB, GB, TB, KiB...): '512MB', '4GB'."
+
 Duration = Annotated[
     float,
     BeforeValidator(parse_duration),
+    # the string first: an editor then reports a mistyped duration with the pattern's message
     WithJsonSchema(
         {
             "anyOf": [
+                {
+                    "type": "string",
+                    "pattern": DURATION_PATTERN,
+                    "patternErrorMessage": _DURATION_TEXT,
+                },
                 {"type": "number", "exclusiveMinimum": 0},
-                {"type": "string", "pattern": DURATION_PATTERN},
             ],
-            "description": "Seconds, or a string like '90s', '30m', '2h'.",
+            "description": _DURATION_TEXT,
         }
     ),
 ]
@@ -30,10 +41,10 @@ Size = Annotated[
     WithJsonSchema(
         {
             "anyOf": [
+                {"type": "string", "pattern": SIZE_PATTERN, "patternErrorMessage": _SIZE_TEXT},
                 {"type": "number", "exclusiveMinimum": 0},
-                {"type": "string", "pattern": SIZE_PATTERN},
             ],
-            "description": "Bytes, or a string like '512MB', '4GB'.",
+            "description": _SIZE_TEXT,
         }
     ),
 ]

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from sweepspec.errors import Location, Problem, SweepspecError
 from sweepspec.spec.source import MAX_BYTES, MAX_DEPTH, MAX_NODES, SourceMap, load_yaml
+from tests.conftest import unavailable
 
 F = "spec.yaml"
 
@@ -750,7 +751,7 @@ def test_the_fast_path_is_taken_for_plain_ascii(monkeypatch: pytest.MonkeyPatch)
     from sweepspec.spec import source as yamlsrc
 
     if yamlsrc.CParser is None:
-        pytest.skip("PyYAML without libyaml")
+        unavailable("PyYAML without libyaml")
     calls: list[str] = []
     real = yamlsrc._FastLoader.__init__
 

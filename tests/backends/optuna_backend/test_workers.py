@@ -32,6 +32,8 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import unavailable
+
 pytest.importorskip("optuna")
 
 import optuna
@@ -106,7 +108,7 @@ def pg_server() -> Iterator[str]:
             env={**os.environ, "SWEEPSPEC_PG_PORT": port},
         )
         if proc.returncode != 0 or not proc.stdout.strip():
-            pytest.skip(
+            unavailable(
                 f"PostgreSQL could not be installed or started by scripts/postgres: "
                 f"{(proc.stderr.strip().splitlines() or ['?'])[-1]}"
             )
