@@ -6,6 +6,7 @@ Anything that is not a ``SweepspecError`` is a bug in sweepspec and is reported 
 
 from __future__ import annotations
 
+import errno
 import json
 import unicodedata
 from collections.abc import Callable, Iterable, Sequence
@@ -13,11 +14,14 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 __all__ = [
+    "DISK_FULL_ERRNOS",
+    "DISK_FULL_HINT",
     "Finding",
     "KeyPath",
     "Location",
     "Problem",
     "SweepspecError",
+    "io_problem",
     "printable",
     "render_problems",
 ]
@@ -47,6 +51,23 @@ class Location:
         if self.line <= 0:
             return self.file
         return f"{self.file}:{self.line}:{self.col}"
+
+
+#: What a write gets from a full disk (or a full quota).
+DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
+DISK_FULL_HINT = (
+    "the disk is full: the run stopped, and the trials in flight run again when it resumes; "
+    "free space, then run the same command again"
+)
+
+
+def io_problem(message: str, exc: OSError, code: str = "io") -> Problem:
+    """A failed read or write of the run's files: ``message`` and the system's reason; a full
+    disk says what to do (code ``disk-full``)."""
+    reason = exc.strerror or str(exc)
+    if exc.errno in DISK_FULL_ERRNOS:
+        return Problem(f"{message}: {reason}; {DISK_FULL_HINT}", code="disk-full")
+    return Problem(f"{message}: {reason}", code=code)
 
 
 @dataclass(frozen=True)

@@ -53,6 +53,7 @@ def record(config: dict[str, Any], trial: Any) -> dict[str, float]:
     the step: ``(x - 0.3)**2 + (y - 0.1)**2`` (+0.1 for ``opt == 'sgd'``) + 1 / (step + 1).
     Resumes from its checkpoint."""
     _log(config, "configs", {"event": "start", "trial": trial.trial_id, "config": config})
+    os.environ.update(config.get("environ", {}))  # arms sweepspec.run.crash in this process
     base = (float(config.get("x", 0.0)) - 0.3) ** 2 + (float(config.get("y", 0.0)) - 0.1) ** 2
     base += 0.1 if config.get("opt") == "sgd" else 0.0
     state = trial.checkpoint.load() if trial.checkpoint else {"step": 0}
@@ -60,7 +61,8 @@ def record(config: dict[str, Any], trial: Any) -> dict[str, float]:
     for step in range(state["step"], int(config.get("steps", 1))):
         time.sleep(float(config.get("seconds", 0.0)))
         loss = base + 1.0 / (step + 1)
-        trial.report({"loss": loss}, checkpoint={"step": step + 1})
+        state = {"step": step + 1, "pad": "x" * int(config.get("checkpoint_pad", 0))}
+        trial.report({"loss": loss}, checkpoint=state)
     _log(config, "configs", {"event": "end", "trial": trial.trial_id, "loss": loss})
     return {"loss": loss}
 

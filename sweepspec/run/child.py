@@ -35,12 +35,14 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
+from sweepspec.errors import DISK_FULL_ERRNOS
 from sweepspec.records import plain_value
 from sweepspec.run.crash import crash_point
 from sweepspec.run.rundir import CHECKPOINT, TRIAL_LOG
 from sweepspec.trial import TrialStopped
 
 __all__ = [
+    "DISK_FULL",
     "ChildTask",
     "FileCheckpoint",
     "child_main",
@@ -146,12 +148,18 @@ def _save_checkpoint(path: Path, state: Any) -> None:
     cost a short torch trial 10-20% of its time here."""
     tmp = path.with_suffix(".tmp")
     data = pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL)
-    with open(tmp, "wb") as fh:
-        fh.write(data[: len(data) // 2])
-        fh.flush()
-        crash_point("mid_checkpoint_write")
-        fh.write(data[len(data) // 2 :])
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as fh:
+            half = len(data) // 2
+            fh.write(data[:half])
+            fh.flush()
+            crash_point("mid_checkpoint_write", fh.fileno(), len(data) - half)
+            fh.write(data[half:])
+        os.replace(tmp, path)
+    except OSError:
+        with contextlib.suppress(OSError):
+            tmp.unlink()  # a full disk: give back what the torn copy took
+        raise
 
 
 def _usable_checkpoint(path: Path) -> FileCheckpoint | None:
@@ -167,6 +175,10 @@ def _usable_checkpoint(path: Path) -> FileCheckpoint | None:
 
 PR_SET_PDEATHSIG = 1
 PR_SET_CHILD_SUBREAPER = 36
+
+
+#: The kind of a trial's error when its disk filled up (the run stops; the trial is not failed).
+DISK_FULL = "disk_full"
 
 
 def _prctl(option: int, value: int) -> None:
@@ -300,12 +312,15 @@ def child_main(conn: Connection, task: ChildTask) -> None:
             current = _receive_task(conn)
     except BaseException as exc:  # the trial process itself failed: say why, then exit
         code = 71
+        full = isinstance(exc, OSError) and exc.errno in DISK_FULL_ERRNOS
         with contextlib.suppress(Exception):
             conn.send(
                 (
                     "error",
-                    "setup",
-                    f"the trial process failed: {_short(exc)}",
+                    DISK_FULL if full else "setup",
+                    f"{DISK_FULL}: {_short(exc)}"
+                    if full
+                    else f"the trial process failed: {_short(exc)}",
                     traceback.format_exc(),
                 )
             )
@@ -337,7 +352,12 @@ def _run_trial(conn: Connection, task: ChildTask) -> bool:
         return False
     except BaseException as exc:  # the user's code failed in any way: report it
         text = traceback.format_exc()
-        print(text, file=sys.stderr, flush=True)
+        with contextlib.suppress(OSError):  # (the log itself may be on the full disk)
+            print(text, file=sys.stderr, flush=True)
+        if isinstance(exc, OSError) and exc.errno in DISK_FULL_ERRNOS:
+            # not the trial's fault: the driver stops the run and the trial runs again later
+            conn.send(("error", DISK_FULL, f"{DISK_FULL}: {_short(exc)}", text))
+            return False
         conn.send(("error", type(exc).__name__, _short(exc), text))
     return True
 

@@ -12,6 +12,11 @@ Points (the processes that reach them):
 * ``mid_checkpoint_write``: a trial process wrote half of a checkpoint;
 * ``mid_results_write``: the driver wrote half of a results file (trials.csv, summary.json).
 
+``SWEEPSPEC_FILL_AT=<point>:<n>`` with ``SWEEPSPEC_FILL_FILE=<file>`` fills the filesystem of
+``file`` instead (writes it until the kernel says ENOSPC), so that the write that follows the
+point meets a full disk for real (the tests mount a small tmpfs for the run directory). Write
+points for it: ``before_record_append``, ``mid_checkpoint_write``, ``mid_results_write``.
+
 With ``SWEEPSPEC_CRASH_ONCE=<file>`` a point kills only if it can create ``file`` (the first
 process to get there, of all a run's processes and of the runs that resume it): a retry of the
 trial it killed, or the resumed run, then goes on.
@@ -28,50 +33,88 @@ __all__ = ["POINTS", "crash_point"]
 
 POINTS = (
     "after_ask",
+    "before_record_append",
     "after_record_append",
     "after_report",
     "mid_checkpoint_write",
     "mid_results_write",
 )
 _ENV = "SWEEPSPEC_CRASH_AT"
+_FILL = "SWEEPSPEC_FILL_AT"
+_FILL_FILE = "SWEEPSPEC_FILL_FILE"
 _ONCE = "SWEEPSPEC_CRASH_ONCE"
-_plan: dict[str, int] | None = None
+_plan: dict[str, tuple[str, int]] | None = None
 _hits: dict[str, int] = {}
+_fired: set[str] = set()
 
 
-def _parse() -> dict[str, int]:
-    out: dict[str, int] = {}
-    for item in os.environ.get(_ENV, "").split(","):
-        name, _, n = item.strip().partition(":")
-        if name in POINTS:
-            out[name] = int(n) if n.isdigit() else 1
+def _parse() -> dict[str, tuple[str, int]]:
+    out: dict[str, tuple[str, int]] = {}
+    for action, env in (("kill", _ENV), ("fill", _FILL)):
+        for item in os.environ.get(env, "").split(","):
+            name, _, n = item.strip().partition(":")
+            if name in POINTS:
+                out[name] = (action, int(n) if n.isdigit() else 1)
     return out
 
 
-def crash_point(name: str) -> None:
+def _fill(path: str) -> None:
+    """Write ``path`` until its filesystem is full (then smaller and smaller pieces, to the
+    last byte)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    try:
+        size = 1 << 20
+        while size:
+            try:
+                os.write(fd, b"\0" * size)
+            except OSError:
+                size //= 2
+    finally:
+        os.close(fd)
+
+
+def crash_point(name: str, fd: int | None = None, size: int = 0) -> None:
     """Die here (SIGKILL) if ``SWEEPSPEC_CRASH_AT`` names this point and this is its n-th hit
-    in this process."""
+    in this process (fill the disk if ``SWEEPSPEC_FILL_AT`` does). ``fd`` and ``size``: the
+    file an append is about to grow by ``size`` bytes; the disk is filled before the first
+    append, from the n-th on, that needs room the file has not got yet (a file's last block has
+    room for a short record whatever the disk's state)."""
     global _plan
     if _plan is None:
         _plan = _parse()
     if name not in _plan:
         return
+    action, n = _plan[name]
     _hits[name] = _hits.get(name, 0) + 1
-    if _hits[name] != _plan[name]:
+    if name in _fired or _hits[name] < n or (_hits[name] > n and action == "kill"):
         return
+    if action == "fill" and fd is not None and size <= _slack(fd):
+        return  # this append fits in the file's last block: the next one, then
+    _fired.add(name)
     once = os.environ.get(_ONCE)
     if once:
         try:
             os.close(os.open(once, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
         except FileExistsError:
             return
+    if action == "fill":
+        _fill(os.environ[_FILL_FILE])
+        return
     os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _slack(fd: int) -> int:
+    """The bytes an append to ``fd`` can take before the file needs another block."""
+    st = os.fstat(fd)
+    block = st.st_blksize or 4096
+    return -st.st_size % block
 
 
 def _reset_after_fork() -> None:
     global _plan
     _plan = None  # a forked trial process reads its environment (an objective may arm it)
     _hits.clear()  # and counts its own hits
+    _fired.clear()
 
 
 os.register_at_fork(after_in_child=_reset_after_fork)

@@ -29,7 +29,7 @@ from typing import Any
 
 import yaml
 
-from sweepspec.errors import Problem, SweepspecError
+from sweepspec.errors import Problem, SweepspecError, io_problem
 from sweepspec.run.crash import crash_point
 from sweepspec.spec.read import LoadedSpec
 
@@ -259,16 +259,15 @@ def atomic_write(path: Path, text: str) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         with open(tmp, "w", encoding="utf-8") as fh:
-            fh.write(text[: len(text) // 2])
+            half = len(text) // 2
+            fh.write(text[:half])
             fh.flush()
             if path.name in ("trials.csv", "summary.json"):
-                crash_point("mid_results_write")
-            fh.write(text[len(text) // 2 :])
+                crash_point("mid_results_write", fh.fileno(), len(text[half:].encode()))
+            fh.write(text[half:])
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
     except OSError as exc:
         tmp.unlink(missing_ok=True)
-        raise SweepspecError(
-            Problem(f"cannot write {path}: {exc.strerror or exc}", code="io")
-        ) from None
+        raise SweepspecError(io_problem(f"cannot write {path}", exc)) from None

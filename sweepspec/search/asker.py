@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from sweepspec.errors import SweepspecError
 from sweepspec.search.feasibility import MAX_REJECTIONS, too_many_rejections
 from sweepspec.search.grid import GridCounter
 from sweepspec.search.params import encode_params, sample_params
@@ -71,6 +72,8 @@ class FeasibleAsker:
             trial = self._ask()
             try:
                 values = sample_params(space, self.plan.suggest, trial)
+            except SweepspecError:
+                raise  # the storage failed (a full disk): not the searcher's fault
             except Exception as exc:  # the sampler failed: no trial is left RUNNING for it
                 self.study.tell(trial, state=_fail_state())
                 raise searcher_error(self.plan, exc) from None
@@ -86,6 +89,8 @@ class FeasibleAsker:
         (the trial Optuna had created for it is told FAIL first)."""
         try:
             return self.study.ask()
+        except SweepspecError:
+            raise  # the storage failed (a full disk): the next run recovers what it left
         except Exception as exc:
             self._fail_created()
             raise searcher_error(self.plan, exc) from None

@@ -147,7 +147,8 @@ class Sweep:
 
     @property
     def run_dir(self) -> Path:
-        return self.dir / "runs" / self.name
+        data = yaml.safe_load((self.dir / "spec.yaml").read_text(encoding="utf-8"))
+        return self.dir / data.get("storage", "runs") / self.name
 
     def rows(self) -> list[dict[str, str]]:
         with open(self.run_dir / "trials.csv", newline="", encoding="utf-8") as fh:

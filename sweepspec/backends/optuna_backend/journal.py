@@ -22,6 +22,7 @@ never cuts a record that a live writer on the same file is still appending.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import errno
 import json
 import logging
@@ -36,7 +37,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sweepspec.errors import Problem, SweepspecError
+from sweepspec.errors import DISK_FULL_ERRNOS, DISK_FULL_HINT, Problem, SweepspecError
 from sweepspec.run.crash import crash_point
 
 if TYPE_CHECKING:
@@ -187,9 +188,10 @@ def _placeholders(ops: list[tuple[int, int, int]], damage: list[int]) -> dict[in
 def _io_error(path: Path, action: str, err: OSError) -> SweepspecError:
     reason = _ERRNO_REASONS.get(err.errno or 0) or err.strerror or str(err)
     where = f" ({err.filename})" if err.filename and str(err.filename) != str(path) else ""
-    return SweepspecError(
-        Problem(f"cannot {action} the journal {path}: {reason}{where}", code="journal-io")
-    )
+    message = f"cannot {action} the journal {path}: {reason}{where}"
+    if err.errno in DISK_FULL_ERRNOS:
+        return SweepspecError(Problem(f"{message}; {DISK_FULL_HINT}", code="disk-full"))
+    return SweepspecError(Problem(message, code="journal-io"))
 
 
 @contextmanager
@@ -504,12 +506,18 @@ def _backend_class() -> type:
                 raise _gone(self._file_path) from None
             except OSError as err:
                 raise _io_error(Path(self._file_path), "append to", err) from None
+            end = -1
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX)
+                end = os.fstat(fd).st_size
+                crash_point("before_record_append", fd, len(data))
                 view = memoryview(data)
                 while view:  # a regular file takes it in one write; loop for safety
                     view = view[os.write(fd, view) :]
             except OSError as err:  # a full disk, a file system gone read-only
+                if end >= 0:  # a torn record would glue onto the next one: cut it off
+                    with contextlib.suppress(OSError):
+                        os.ftruncate(fd, end)
                 raise _io_error(Path(self._file_path), "append to", err) from None
             finally:
                 os.close(fd)  # releases the lock

@@ -28,8 +28,10 @@ from sweepspec.backends.optuna_backend.journal import journal_version
 from sweepspec.backends.optuna_backend.lease import LEASE_SUFFIX, Lease, is_alive
 from sweepspec.backends.optuna_backend.reports import Answer, Reports
 from sweepspec.backends.optuna_backend.tally import tally
+from sweepspec.errors import DISK_FULL_HINT, Problem, SweepspecError
 from sweepspec.records import final_values, json_metrics
 from sweepspec.run.child import (
+    DISK_FULL,
     ChildTask,
     died_before_returning,
     discard,
@@ -381,6 +383,12 @@ class OptunaRunner:
         cleanly and left nothing running) or is killed with anything the trial started."""
         import optuna
 
+        if r.done and r.done[0] == "error" and r.done[1] == DISK_FULL:
+            # not the trial's fault: the run stops, and this trial, with those in flight, is
+            # queued to run again (``_interrupt``) once there is room
+            raise SweepspecError(
+                Problem(f"trial {r.logical}: {r.done[2]}; {DISK_FULL_HINT}", code="disk-full")
+            )
         del self.running[r.trial.number]
         if keep:
             devices = self.gpu_slots[r.gpu_slot] if r.gpu_slot is not None else None

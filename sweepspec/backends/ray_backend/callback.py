@@ -27,7 +27,9 @@ from sweepspec.backends.ray_backend.trainable import (
     REPLAY_KEY,
     TrialFailed,
 )
+from sweepspec.errors import DISK_FULL_HINT, Problem, SweepspecError
 from sweepspec.records import TrialRecord, json_metrics, utc_iso
+from sweepspec.run.child import DISK_FULL
 from sweepspec.run.crash import crash_point
 from sweepspec.run.history import append_report
 from sweepspec.run.ledger import Ledger
@@ -75,6 +77,9 @@ class SweepCallback(Callback):
         self.warned = False
         self.last_update = 0.0
         self.interrupted = False
+        #: the error that must stop the run (a full disk): Tune wraps what a callback raises
+        #: in a TuneError of its own text; the session raises this instead
+        self.fatal: SweepspecError | None = None
         #: called with the ledger after each trial's end (results files, MLflow); never pickled
         self.on_record: Callable[[Ledger], None] | None = None
         #: told to launch no more trials once a whole-sweep stop is reached; never pickled
@@ -142,7 +147,7 @@ class SweepCallback(Callback):
             "started_at": self.first_started.get(trial.trial_id),
             "ended_at": utc_iso(time.time()),
         }
-        self.file.append(item, sync=True)
+        self._append(item, sync=True)
         tid = item["trial_id"]
         self.ledger.records[tid] = record_from(item, tid)
         self.ledger.in_flight.discard(tid)
@@ -179,7 +184,7 @@ class SweepCallback(Callback):
         tid = self._tid(trial)
         params = self._params(trial)
         started = self.first_started[trial.trial_id] = utc_iso(time.time())
-        self.file.append(
+        self._append(
             {
                 "event": "start",
                 "ray_id": trial.trial_id,
@@ -209,7 +214,26 @@ class SweepCallback(Callback):
                 append_report(self.rundir, self._tid(trial), step, elapsed, metrics)
                 crash_point("after_report")
 
+    def _append(self, item: dict[str, Any], *, sync: bool) -> None:
+        try:
+            self.file.append(item, sync=sync)
+        except SweepspecError as exc:
+            self.fatal = exc
+            raise
+
+    def _stop_if_disk_full(self, trial: Any) -> None:
+        """A trial that met a full disk did not fail: the run stops (the trial stays in
+        flight in the ledger, to run again when the run resumes)."""
+        error = _trial_error(trial)
+        if error.startswith(f"{DISK_FULL}:"):
+            where = f"trial {self._tid(trial)}"
+            self.fatal = SweepspecError(
+                Problem(f"{where}: {error}; {DISK_FULL_HINT}", code="disk-full")
+            )
+            raise self.fatal
+
     def on_trial_recover(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
+        self._stop_if_disk_full(trial)
         self.recoveries[trial.trial_id] = self.recoveries.get(trial.trial_id, 0) + 1
 
     def on_trial_complete(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
@@ -229,6 +253,7 @@ class SweepCallback(Callback):
 
     def on_trial_error(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
         self.stopped.pop(trial.trial_id, None)
+        self._stop_if_disk_full(trial)
         self._end(trial, "FAILED", _trial_error(trial))
 
     def setup(self, **info: Any) -> None:  # type: ignore[override]

@@ -3,12 +3,14 @@ driver's callback only; ``status``, ``results`` and a resume read it."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from sweepspec.errors import SweepspecError, io_problem
 from sweepspec.records import TrialRecord
 from sweepspec.run.crash import crash_point
 from sweepspec.run.ledger import Ledger
@@ -81,13 +83,30 @@ class LedgerFile:
         return None
 
     def append(self, item: dict[str, Any], *, sync: bool) -> None:
-        line = json.dumps(item, default=str, allow_nan=True) + "\n"
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.path, "a", encoding="utf-8") as fh:
-            fh.write(line)
-            fh.flush()
-            if sync:
-                os.fsync(fh.fileno())
+        """Append one event, whole or not at all (a full disk: what was written of it is cut
+        off, so that the next event does not glue onto it), and raise a clean error."""
+        data = (json.dumps(item, default=str, allow_nan=True) + "\n").encode()
+        end = -1
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+            try:
+                end = os.fstat(fd).st_size
+                crash_point("before_record_append", fd, len(data))
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fd, view) :]
+                if sync:
+                    os.fsync(fd)
+            except OSError:
+                if end >= 0:
+                    with contextlib.suppress(OSError):
+                        os.ftruncate(fd, end)
+                raise
+            finally:
+                os.close(fd)
+        except OSError as exc:
+            raise SweepspecError(io_problem(f"cannot append to {self.path}", exc)) from None
         crash_point("after_record_append")
 
     def ledger(self) -> Ledger:

@@ -40,7 +40,7 @@ from sweepspec.backends.ray_backend.compile import RayPlan, compile_ray
 from sweepspec.backends.ray_backend.env import set_ray_env
 from sweepspec.backends.ray_backend.ledger_file import LedgerFile
 from sweepspec.backends.ray_backend.leftovers import forget_session, kill_leftovers, record_session
-from sweepspec.errors import Problem, SweepspecError
+from sweepspec.errors import DISK_FULL_ERRNOS, Problem, SweepspecError, io_problem
 from sweepspec.run.rundir import EXPERIMENT_NAME, RunDir
 from sweepspec.run.session import ProgressSink, RunOptions, RunOutcome, Session
 from sweepspec.spec.backend import RayBackend
@@ -334,6 +334,18 @@ def _has_state(path: Path) -> bool:
 # -- running ----------------------------------------------------------------------------
 
 
+def _disk_full(exc: BaseException) -> OSError | None:
+    """The full-disk error in ``exc``'s chain of causes, if there is one."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, OSError) and current.errno in DISK_FULL_ERRNOS:
+            return current
+        current = current.__cause__ or current.__context__
+    return None
+
+
 @contextlib.contextmanager
 def _quiet_ray_logs() -> Iterator[None]:
     """Ray Tune logs each failed trial's traceback at ERROR; sweepspec records it in the trial
@@ -376,7 +388,7 @@ def run_ray(
     ledger_file = LedgerFile(session.rundir.ledger_file)
     reason, code = "done", 0
     concurrency: int | None = None
-    owns_ray = False
+    owns_ray = failed = False
     try:
         budget = plan.time_budget_s
         if budget is not None:
@@ -392,6 +404,9 @@ def run_ray(
             reason, code = _fit(session, plan, ledger_file, progress, concurrency, budget)
     except KeyboardInterrupt:
         reason, code = "interrupted", 130
+    except BaseException:
+        failed = True
+        raise
     finally:
         if owns_ray:
             import ray
@@ -401,7 +416,13 @@ def run_ray(
             kill_leftovers(session.rundir)  # agents Ray's shutdown left running
             forget_session(session.rundir)
         ledger = ledger_file.ledger()
-        elapsed = session.close(ledger, {"concurrency": concurrency})
+        try:
+            elapsed = session.close(ledger, {"concurrency": concurrency})
+        except SweepspecError:
+            if not failed:
+                raise
+            # (the results cannot be written either, e.g. on a full disk: the first error is
+            # the one to show)
     return RunOutcome(ledger, reason, code, elapsed)
 
 
@@ -481,8 +502,19 @@ def _fit(
         tuner = tune.Tuner(
             trainable, param_space={}, tune_config=tune_config, run_config=run_config
         )
-    with _quiet_ray_logs():
-        tuner.fit()
+    try:
+        with _quiet_ray_logs():
+            tuner.fit()
+    except Exception as exc:
+        fatal = getattr(holder.get("callback"), "fatal", None)
+        if fatal is not None:  # what stopped it, not Tune's wrapping of it
+            raise fatal from None
+        full = _disk_full(exc)
+        if full is not None:  # Ray's own writes (its experiment state) met a full disk
+            raise SweepspecError(
+                io_problem(f"Ray could not write {full.filename or 'its files'}", full)
+            ) from None
+        raise
     last_stopper: SpecStopper | None = holder.get("stopper")
     last_callback: SweepCallback | None = holder.get("callback")
     done = ledger_file.ledger()
