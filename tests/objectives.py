@@ -75,7 +75,8 @@ def nap(config: dict[str, Any], trial: Any) -> dict[str, float]:
 
 def modes(config: dict[str, Any], trial: Any) -> dict[str, float]:
     """One behaviour per ``mode``: ok, raise, flaky (fails its first attempt), nan, hang,
-    missing, nockpt (reports without a checkpoint)."""
+    missing, nockpt (reports without a checkpoint), stubborn (ignores SIGTERM and hangs), hog
+    (allocates 16 GiB), flood (100 MB of output)."""
     mode = config["mode"]
     if mode == "raise":
         raise ValueError("boom")
@@ -93,6 +94,28 @@ def modes(config: dict[str, Any], trial: Any) -> dict[str, float]:
         return {"other": 1.0}
     if mode == "nockpt":
         trial.report({"loss": 1.0})
+    if mode == "stubborn":  # ignores SIGTERM, and hangs
+        import signal
+
+        _log(config, "pids", {"mode": mode, "pid": os.getpid()})
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        time.sleep(120)
+    if mode == "hog":  # allocates far beyond the trial's memory cap
+        hoard = [bytes(2**30) for _ in range(16)]  # (calloc: address space, untouched)
+        return {"loss": float(len(hoard))}
+    if mode == "flood":  # 100 MB on stdout, and as much again from a process it starts
+        import subprocess
+        import sys
+
+        line = "x" * 1023 + "\n"
+        chunk = line * 1024
+        for _ in range(50):
+            sys.stdout.write(chunk)
+        sys.stdout.write("the last line of the trial's own output\n")
+        sys.stdout.flush()
+        code = "import sys; sys.stdout.write(('y' * 1023 + '\\n') * 1024 * 50)"
+        subprocess.run([sys.executable, "-c", code], check=True)
+        print("flood: done", flush=True)
     return {"loss": 0.5}
 
 

@@ -125,6 +125,46 @@ def test_retries_timeout_nan_and_missing_metrics(sweep: Sweep) -> None:
     assert sweep.summary()["trials"] == {"COMPLETE": 2, "PRUNED": 0, "FAILED": 4, "RUNNING": 0}
 
 
+def test_a_trial_that_ignores_sigterm_hogs_memory_or_floods_its_output(sweep: Sweep) -> None:
+    """Killed with SIGKILL after the grace when it ignores SIGTERM; failed (oom) at the memory
+    cap; a flood of output is written to its log, which is capped with a marker and keeps the
+    end; the others are not disturbed."""
+    import psutil
+
+    from sweepspec.run.trial_log import LOG_CAP
+
+    modes = ["stubborn", "hog", "flood", "ok"]
+    sweep.write(
+        "faulty",
+        function="modes",
+        space={"mode": {"choice": modes}},
+        try_first=[{"mode": m} for m in modes],
+        trials={"num_samples": 4, "timeout": 3},
+        resources={"per_trial": {"memory": "3GiB"}},
+    )
+    run = sweep.run().ok()
+    assert "xxxx" not in run.out + run.err  # the flood went to the trial's log only
+    rows = {r["params.mode"]: r for r in sweep.rows()}
+    assert {m: rows[m]["state"] for m in modes} == {
+        "stubborn": "FAILED",
+        "hog": "FAILED",
+        "flood": "COMPLETE",
+        "ok": "COMPLETE",
+    }
+    failed = {f["trial_id"]: f["error"] for f in sweep.summary()["failed"]}
+    assert failed[rows["stubborn"]["trial_id"]] == "timeout: killed after 3 s"
+    assert "MemoryError" in failed[rows["hog"]["trial_id"]]
+    (stubborn,) = sweep.log("pids")
+    assert not psutil.pid_exists(stubborn["pid"]) or (
+        psutil.Process(stubborn["pid"]).status() == psutil.STATUS_ZOMBIE
+    )
+    (log,) = [p for p in sweep.run_dir.glob("trials/*/log.txt") if p.stat().st_size > 2**20]
+    text = log.read_bytes()
+    assert len(text) <= LOG_CAP
+    assert b"[sweepspec: output dropped here" in text
+    assert text.rstrip().endswith(b"flood: done")  # the end of the output is kept
+
+
 def test_results_no_record_can_hold_fail_the_trial_not_the_driver(sweep: Sweep) -> None:
     modes = ["huge", "extra", "odd", "ok"]
     sweep.write(

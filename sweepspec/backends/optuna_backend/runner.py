@@ -42,8 +42,9 @@ from sweepspec.run.child import (
 from sweepspec.run.crash import crash_point
 from sweepspec.run.history import append_report
 from sweepspec.run.ledger import Ledger
-from sweepspec.run.rundir import CHECKPOINT, CHECKPOINT_PROGRESS, RunDir
+from sweepspec.run.rundir import CHECKPOINT, CHECKPOINT_PROGRESS, TRIAL_LOG, RunDir
 from sweepspec.run.session import ProgressSink, RunOutcome, Session
+from sweepspec.run.trial_log import cap_log
 from sweepspec.search.asker import FeasibleAsker
 from sweepspec.search.grid import GridCounter
 from sweepspec.search.params import decode_params
@@ -328,6 +329,8 @@ class OptunaRunner:
                 r.process.join()
                 self._finish(r)
         self._enforce_timeouts()
+        for r in self.running.values():  # a trial that floods its output
+            cap_log(self.rundir.trial_dir(r.logical) / TRIAL_LOG, running=True)
 
     def _listening(self, r: _Running) -> bool:
         return not r.closed and (r.done is None or (self.reuse and not r.ready))
@@ -390,6 +393,7 @@ class OptunaRunner:
                 Problem(f"trial {r.logical}: {r.done[2]}; {DISK_FULL_HINT}", code="disk-full")
             )
         del self.running[r.trial.number]
+        cap_log(self.rundir.trial_dir(r.logical) / TRIAL_LOG)
         if keep:
             devices = self.gpu_slots[r.gpu_slot] if r.gpu_slot is not None else None
             self.idle.append((devices, r.process, r.conn))

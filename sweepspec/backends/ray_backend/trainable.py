@@ -48,7 +48,8 @@ from sweepspec.run.child import (
     next_task,
 )
 from sweepspec.run.objective import Objective, load_objective
-from sweepspec.run.rundir import CHECKPOINT, FINAL_ERROR, RunDir
+from sweepspec.run.rundir import CHECKPOINT, FINAL_ERROR, TRIAL_LOG, RunDir
+from sweepspec.run.trial_log import cap_log
 from sweepspec.search.params import active_values
 
 __all__ = [
@@ -220,6 +221,7 @@ class _Attempt:
             self.finished = True
         finally:
             self._stop_child()
+            cap_log(self.tdir / TRIAL_LOG)
         self._finish(done)
 
     def _watch(self, started: float, attempt: int) -> tuple[Any, ...]:
@@ -238,6 +240,7 @@ class _Attempt:
                         self._on_report(message[1], bool(message[2]))
                         continue
                     return tuple(message)
+            cap_log(self.tdir / TRIAL_LOG, running=True)  # a trial that floods its output
             if not self.process.is_alive() and (closed or not self.conn.poll(0.05)):
                 reason = died_before_returning(self.process.exitcode)
                 self._error_file(attempt, reason, "")
