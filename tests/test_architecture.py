@@ -27,7 +27,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
     "search": ("sweepspec.search",),
     "run": ("sweepspec.run",),
     "backends": ("sweepspec.backends",),
-    "front": ("sweepspec.load", "sweepspec.plots"),
+    "front": ("sweepspec.load", "sweepspec.plots", "sweepspec.report"),
     "commands": ("sweepspec.commands", "sweepspec.cli", "sweepspec.__main__", "sweepspec"),
 }
 ORDER = list(LAYERS)

@@ -6,7 +6,7 @@ Layout (every name is defined here, once)::
     spec.yaml            the spec file, verbatim
     spec.resolved.yaml   after extends, overrides and interpolation
     meta.json            fingerprint, study name, backend, cumulative run time
-    trials.csv  best.yaml  summary.json  plots/
+    trials.csv  best.yaml  summary.json  plots/  report.html
     reports/<id>.jsonl   every report of a trial, with its step (learning curves)
     trials/<id>/         per trial: log.txt, checkpoint.pkl (+ checkpoint.json),
                          error-<attempt>.txt, final_error.txt
@@ -117,6 +117,10 @@ class RunDir:
     @property
     def plots(self) -> Path:
         return self.path / "plots"
+
+    @property
+    def report(self) -> Path:
+        return self.path / "report.html"
 
     @property
     def trials(self) -> Path:
