@@ -17,7 +17,7 @@ failed trials out).
 
 matplotlib and optuna are imported lazily (the ``plots`` and ``optuna`` extras); drawing is
 off-screen (Agg). :func:`draw` returns the figures (tests read their axes), :func:`write_plots`
-saves them, :func:`plot_results` is the older entry point (distributions guessed from values).
+saves them.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ from sweepspec.errors import Problem, SweepspecError
 from sweepspec.records import TrialRecord, best_trials, is_finite_number
 from sweepspec.run.history import read_reports
 from sweepspec.run.rundir import RunDir
-from sweepspec.search.params import encode_choice, encode_params
+from sweepspec.search.params import encode_params
 from sweepspec.search.plan import DIRECTIONS, compile_search
 from sweepspec.search.warm_start import distribution
 from sweepspec.spec.root import Spec
@@ -44,12 +44,10 @@ from sweepspec.spec.root import Spec
 __all__ = [
     "PLOT_TITLES",
     "Drawn",
-    "PlotParam",
     "Plots",
     "RunView",
     "build_study",
     "draw",
-    "plot_results",
     "plots_available",
     "run_view",
     "write_plots",
@@ -79,15 +77,6 @@ LEGEND: dict[str, Any] = {
     "framealpha": 0.9,
 }
 COMPLETE_COLOR, BEST_COLOR, PRUNED_COLOR, FAILED_COLOR = "tab:blue", "tab:red", "0.45", "black"
-
-
-class PlotParam:
-    """What :func:`plot_results` knows of a sampled parameter."""
-
-    def __init__(self, path: str, log: bool, categorical: bool) -> None:
-        self.path = path
-        self.log = log
-        self.categorical = categorical
 
 
 @dataclass
@@ -164,35 +153,6 @@ def run_view(rundir: RunDir | None, spec: Spec, records: Sequence[TrialRecord]) 
     dists = {path: distribution(s) for path, s in plan.suggest.items()}
     params = {r.trial_id: encode_params(plan.suggest, r.params) for r in records}
     return _view(rundir, records, dict(plan.objectives), dists, params)
-
-
-def _inferred_view(
-    rundir: RunDir | None,
-    records: Sequence[TrialRecord],
-    directions: Mapping[str, str],
-    params: Sequence[PlotParam],
-) -> RunView:
-    """A view without the spec: each distribution guessed from the values trials took."""
-    import optuna.distributions as d
-
-    dists: dict[str, Any] = {}
-    for p in params:
-        values = [
-            encode_choice(r.params[p.path]) for r in records if r.params.get(p.path) is not None
-        ]
-        if not values:
-            continue
-        if p.categorical or not all(is_finite_number(v) for v in values):
-            dists[p.path] = d.CategoricalDistribution(list(dict.fromkeys(values)))
-        elif all(isinstance(v, int) for v in values):
-            dists[p.path] = d.IntDistribution(min(values), max(values), log=p.log)
-        else:
-            dists[p.path] = d.FloatDistribution(min(values), max(values), log=p.log)
-    encoded = {
-        r.trial_id: {k: encode_choice(v) for k, v in r.params.items() if k in dists}
-        for r in records
-    }
-    return _view(rundir, records, dict(directions), dists, encoded)
 
 
 def _view(
@@ -371,18 +331,6 @@ def write_plots(rundir: RunDir, spec: Spec, records: Sequence[TrialRecord]) -> P
     """Draw the plots of a run of ``spec`` into ``rundir.plots``; stale plots of an earlier
     call that are not drawn this time are removed."""
     return _write(rundir.plots, run_view(rundir, spec, records))
-
-
-def plot_results(
-    out_dir: Path,
-    records: Sequence[TrialRecord],
-    directions: Mapping[str, str],
-    params: Sequence[PlotParam],
-) -> list[Path]:
-    """The older entry point: distributions guessed from the values the trials took, reports
-    read from ``out_dir``'s parent when it is a run directory. Prefer :func:`write_plots`."""
-    rundir = RunDir(out_dir.parent) if out_dir.parent.joinpath("reports").is_dir() else None
-    return _write(out_dir, _inferred_view(rundir, records, directions, params)).files
 
 
 def _write(out_dir: Path, view: RunView) -> Plots:

@@ -18,11 +18,9 @@ import pytest
 from sweepspec.load import load_spec
 from sweepspec.plots import (
     Drawn,
-    PlotParam,
     build_study,
     draw,
     log_ticks,
-    plot_results,
     run_view,
     tick_text,
     write_plots,
@@ -251,18 +249,6 @@ def test_values_outside_the_space_widen_it(tmp_path: Path) -> None:
     assert view.distributions["hidden"].high == 1000
     trials = build_study(view).trials
     assert trials[0].params["dropout"] == 0.9 and trials[1].params["hidden"] == 1000
-
-
-def test_the_older_entry_point_still_draws(tmp_path: Path) -> None:
-    rundir, records = fake_run(tmp_path, MIXED)
-    params = [
-        PlotParam("lr", log=True, categorical=False),
-        PlotParam("hidden", log=True, categorical=False),
-        PlotParam("batch_size", log=False, categorical=True),
-    ]
-    files = plot_results(rundir.plots, records, {"loss": "min"}, params)
-    assert {"history.png", "params.png", "curves.png"} <= {p.name for p in files}
-    assert plot_results(tmp_path / "none", [], {"loss": "min"}, params) == []
 
 
 def test_a_real_sweep_with_a_pruner(tmp_path: Path) -> None:

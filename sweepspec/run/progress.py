@@ -66,7 +66,7 @@ class Progress:
 
             self._console = Console(file=self.stream)
             if note:
-                self._console.print(note)
+                self._console.print(note, markup=False, highlight=False)
             self._status = self._console.status(f"{self.name}: starting")
             self._status.start()
         else:
@@ -110,7 +110,9 @@ class Progress:
         self._peak = max(self._peak, running)
         if self._status is not None and time.monotonic() - self._last > 0.2:
             self._last = time.monotonic()
-            self._status.update(self._line(ledger, elapsed, running))
+            from rich.text import Text
+
+            self._status.update(Text(self._line(ledger, elapsed, running)))  # no markup
 
     def trial_done(
         self, trial_id: str, state: str, metrics: Mapping[str, Any], error: str | None
@@ -125,7 +127,7 @@ class Progress:
             detail += f" ({error.splitlines()[0][:200]})"
         text = f"trial {trial_id} {state}{detail}"
         if self._console is not None:
-            self._console.print(text)
+            self._console.print(text, markup=False, highlight=False)
         else:
             print(text, file=self.stream, flush=True)
 
@@ -133,6 +135,6 @@ class Progress:
         line = self._line(ledger, elapsed, 0, final=True)
         text = f"{line}" + ("" if reason == "done" else f" [stopped: {reason}]")
         if self._console is not None:
-            self._console.print(text)
+            self._console.print(text, markup=False, highlight=False)
         else:
             print(text, file=self.stream, flush=True)

@@ -2,6 +2,10 @@
 
 pydantic's ``loc`` holds YAML keys and, in between, segments that are not keys (the tag of a
 discriminated union, ``[key]``): we walk ``loc`` over the data and keep only real keys.
+
+Every problem carries a stable sweepspec code (:data:`CODES`), never pydantic's internal
+error type: tools that read ``validate --format json`` must not break when pydantic renames
+one.
 """
 
 from __future__ import annotations
@@ -18,7 +22,55 @@ from sweepspec.spec.root import Spec
 from sweepspec.spec.source import SourceMap
 from sweepspec.suggest import did_you_mean
 
-__all__ = ["allowed_keys", "validate_model"]
+__all__ = ["CODES", "allowed_keys", "code_for", "validate_model"]
+
+#: The codes a schema problem carries, with what they mean (docs/running.md lists them).
+CODES = {
+    "unknown-key": "a key the spec language does not have here (with a did-you-mean)",
+    "missing-key": "a required key is absent",
+    "wrong-type": "a value of the wrong type (a string where a number goes, ...)",
+    "out-of-range": "a number outside its bounds (>= 1, finite, ...)",
+    "wrong-length": "a list (or text) too short or too long",
+    "invalid-choice": "a value that is not one of the allowed ones (with a did-you-mean)",
+    "invalid-value": "a value that breaks a rule of its key (low < high, a duration, ...)",
+    "unknown-type": "a `type:` that names no scheduler, backend, ... (with a did-you-mean)",
+    "key-name": "a key that is not a valid name here (a parameter name, a comparison)",
+}
+
+#: pydantic's error types that are not of their kind by their name's ending (``_type``,
+#: ``_parsing``): every other type is ``invalid-value``
+_CODE_OF = {
+    "extra_forbidden": "unknown-key",
+    "missing": "missing-key",
+    "int_from_float": "wrong-type",
+    "int_parsing_size": "out-of-range",
+    "none_required": "wrong-type",
+    "is_instance_of": "wrong-type",
+    "is_subclass_of": "wrong-type",
+    "greater_than": "out-of-range",
+    "greater_than_equal": "out-of-range",
+    "less_than": "out-of-range",
+    "less_than_equal": "out-of-range",
+    "multiple_of": "out-of-range",
+    "finite_number": "out-of-range",
+    "too_short": "wrong-length",
+    "too_long": "wrong-length",
+    "string_too_short": "wrong-length",
+    "string_too_long": "wrong-length",
+    "literal_error": "invalid-choice",
+    "enum": "invalid-choice",
+    "union_tag_invalid": "unknown-type",
+    "union_tag_not_found": "missing-key",
+}
+
+
+def code_for(error_type: str) -> str:
+    """The sweepspec code (:data:`CODES`) of a pydantic error type."""
+    if error_type in _CODE_OF:
+        return _CODE_OF[error_type]
+    if error_type.endswith(("_type", "_parsing")):
+        return "wrong-type"
+    return "invalid-value"
 
 
 _SECRET_KEYS = ("storage", "tracking_uri")
@@ -35,7 +87,7 @@ def validate_model(data: dict[str, Any], source: SourceMap) -> Spec:
 
 def _dedupe(problems: list[Problem]) -> list[Problem]:
     """One problem per key path: the branches of a union (``int | 'auto'``) each report the
-    same value; they are joined into one message ("... or ...")."""
+    same value; they are joined into one message ("... or ..."), which says what it got once."""
     by_path: dict[str, list[Problem]] = {}
     for p in problems:
         group = by_path.setdefault(p.path, [])
@@ -46,18 +98,32 @@ def _dedupe(problems: list[Problem]) -> list[Problem]:
         if len(group) == 1 or any(q.code in ("unknown-key", "missing-key") for q in group):
             out.extend(group)
             continue
-        suffix = re.search(r", but got .*$", group[0].message)
-        tail = suffix.group(0) if suffix else ""
-        heads = [
-            q.message[: len(q.message) - len(tail)]
-            if tail and q.message.endswith(tail)
-            else q.message
-            for q in group
-        ]
+        first = group[0]
         out.append(
-            Problem(" or ".join(heads) + tail, group[0].path, group[0].location, group[0].code)
+            Problem(_joined([q.message for q in group]), first.path, first.location, first.code)
         )
     return out
+
+
+_GOT = ", but got "
+_SHOULD = "input should be "
+
+
+def _joined(messages: list[str]) -> str:
+    """``messages`` about one value as one: what must hold, joined with "or", then what was
+    got, once (the longest of the branches' tails: the one with a did-you-mean)."""
+    heads: list[str] = []
+    tails: list[str] = []
+    for message in messages:
+        head, sep, tail = message.partition(_GOT)
+        if head not in heads:
+            heads.append(head)
+        if sep:
+            tails.append(tail)
+    if all(h.startswith(_SHOULD) for h in heads):  # "input should be an integer or 'auto'"
+        heads = [heads[0], *(h[len(_SHOULD) :] for h in heads[1:])]
+    text = " or ".join(heads)
+    return f"{text}{_GOT}{max(tails, key=len)}" if tails else text
 
 
 def _data_path(data: Any, loc: tuple[Any, ...]) -> tuple[KeyPath, Any, bool]:
@@ -109,6 +175,14 @@ def _problem(err: Any, data: dict[str, Any], source: SourceMap) -> Problem:
         )
     if loc and loc[-1] == "[key]":
         key = path[-1] if path else loc[-2]
+        if etype == "literal_error":  # a key from a fixed set (a threshold's comparison)
+            msg = re.sub(r"^Input should be ", "", err["msg"])
+            return Problem(
+                f"a key here is {msg}, but got {_shown(key)}",
+                _dotted(path),
+                source.key(path) or where,
+                "key-name",
+            )
         return Problem(
             f"a parameter name is an identifier ([A-Za-z_][A-Za-z0-9_]*, no dots or dashes; "
             f"nest groups instead), but got {key!r}",
@@ -118,7 +192,7 @@ def _problem(err: Any, data: dict[str, Any], source: SourceMap) -> Problem:
         )
     if etype == "union_tag_invalid":
         return _bad_tag(err, path, node, source)
-    return Problem(_message(err, path, node), _dotted(path), where, etype)
+    return Problem(_message(err, path, node), _dotted(path), where, code_for(etype))
 
 
 def _bad_tag(err: Any, path: KeyPath, node: Any, source: SourceMap) -> Problem:
@@ -152,7 +226,8 @@ def _message(err: Any, path: KeyPath, node: Any) -> str:
     msg = re.sub(r" after validation, not \d+$", "", msg)  # pydantic's wording for list lengths
     secret = any(k in path for k in _SECRET_KEYS)
     if secret or (isinstance(node, dict | list) and len(repr(node)) > 60):
-        return f"{msg}, but got a {_kind(node)}"
+        kind = _kind(node)
+        return f"{msg}, but got {'an' if kind[0] in 'aeiou' else 'a'} {kind}"
     if err["type"] == "literal_error" and isinstance(node, str):
         expected = re.findall(r"'([^']*)'", msg)
         return f"{msg}, but got {_shown(node)}{did_you_mean(node, expected)}"

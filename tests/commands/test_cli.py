@@ -5,9 +5,11 @@ Most tests call ``sweepspec.cli.main`` in-process (fast); a few run ``python -m 
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from collections.abc import Callable
@@ -16,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from sweepspec import cli
-from sweepspec.cli import main
+from sweepspec.cli import build_parser, main
 from sweepspec.errors import Location, Problem, SweepspecError
 from sweepspec.schema import schema_text
 
@@ -308,3 +310,137 @@ def test_schema_check_fails_when_stale(
     assert main(["schema", "--write"]) == 0
     assert stale.read_text(encoding="utf-8") == schema_text()
     assert main(["schema", "--check"]) == 0
+
+
+# --------------------------------------------------------------------------- conventions
+
+
+def _subparsers() -> dict[str, argparse.ArgumentParser]:
+    (sub,) = [a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)]
+    return dict(sub.choices)
+
+
+def test_top_level_help_describes_the_tool_and_its_common_commands(capsys: Capsys) -> None:
+    assert main(["--help"]) == 0
+    out = capsys.readouterr().out
+    assert "No logic lives here" not in out and "parse arguments" not in out
+    assert "A hyperparameter sweep as a YAML file" in out
+    assert "common commands:" in out
+    for command in ("validate sweeps/", "run sweeps/dqn.yaml", "diff --rev origin/main"):
+        assert f"sweepspec {command}" in out
+    assert "sweepspec completion bash" in out
+
+
+def test_every_command_and_argument_has_help() -> None:
+    commands = _subparsers()
+    assert set(commands) >= {"validate", "run", "worker", "plan", "status", "results", "diff",
+                             "schema", "completion"}  # fmt: skip
+    for name, parser in commands.items():
+        assert parser.description and len(parser.description) > 40, name
+        for action in parser._actions:
+            if action.help == argparse.SUPPRESS and action.dest == "format":
+                continue  # the old --json, kept working but not shown
+            assert action.help, (name, action.dest)
+
+
+@pytest.mark.parametrize(
+    ("command", "choices"),
+    [("plan", "text,json"), ("diff", "text,github,json"), ("status", "text,json"),
+     ("results", "table,csv,json"), ("validate", "text,json,github")],
+)  # fmt: skip
+def test_one_format_flag_across_commands(command: str, choices: str, capsys: Capsys) -> None:
+    assert main([command, "--help"]) == 0
+    assert f"--format {{{choices}}}" in capsys.readouterr().out
+    assert main([command, "--format", "yaml", "x.yaml"]) == 2
+
+
+def test_completion_scripts(capsys: Capsys) -> None:
+    assert main(["completion", "zsh"]) == 0
+    zsh = capsys.readouterr().out
+    assert zsh.startswith("#compdef sweepspec")
+    assert main(["completion", "bash"]) == 0
+    bash = capsys.readouterr().out
+    for name in _subparsers():
+        assert name in bash
+    assert "--export-best" in bash and "--exit-code" in bash and "--json" not in bash
+    if shutil.which("bash") is None:
+        return
+    # the script loads in bash and completes the commands and a command's options
+    probe = (
+        'source /dev/stdin; COMP_WORDS=(sweepspec "$1"); COMP_CWORD=1; COMP_LINE="sweepspec $1";'
+        ' COMP_POINT=${#COMP_LINE}; _shtab_sweepspec; printf "%s\\n" "${COMPREPLY[@]}"'
+    )
+    done = subprocess.run(
+        ["bash", "-c", probe, "bash", "st"], input=bash, capture_output=True, text=True, check=True
+    )
+    assert done.stdout.split() == ["status"]
+    done = subprocess.run(
+        ["bash", "-c", probe.replace('(sweepspec "$1")', '(sweepspec diff "$1")')
+         .replace("COMP_CWORD=1", "COMP_CWORD=2").replace("sweepspec $1", "sweepspec diff $1"),
+         "bash", "--ex"],
+        input=bash, capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    assert done.stdout.split() == ["--exit-code"]
+
+
+def test_top_takes_a_positive_number(capsys: Capsys) -> None:
+    assert main(["results", "--top", "0", "x.yaml"]) == 2
+    assert "at least 1" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------- validate codes
+
+#: the codes validate's JSON may carry: sweepspec's own, never pydantic's internal names
+CODE = re.compile(r"^[a-z]+(-[a-z]+)*$")
+PYDANTIC = ("value_error", "literal_error", "missing", "extra_forbidden", "int_parsing")
+
+
+def test_validate_json_codes_are_sweepspec_codes(capsys: Capsys) -> None:
+    assert main(["validate", "--format", "json", str(INVALID)]) == 1
+    problems = json.loads(capsys.readouterr().out)
+    codes = {p["code"] for p in problems}
+    assert all(CODE.match(c) for c in codes), codes
+    assert not codes & set(PYDANTIC)
+    assert {"unknown-key", "out-of-range", "wrong-type", "invalid-value"} <= codes
+
+
+@pytest.mark.parametrize(
+    ("extra", "code", "message"),
+    [
+        ("resources: {max_concurrent: AUTO}", "wrong-type",
+         "resources.max_concurrent: input should be a valid integer or 'auto', but got 'AUTO' "
+         "(did you mean 'auto'?)"),
+        ("backend: {type: optuna, workers: -2}", "out-of-range",
+         "backend.workers: input should be greater than or equal to 1 or 'auto', but got -2"),
+        ("objective: {function: m:f, metric: loss, mode: MIN}", "invalid-choice",
+         "objective.mode: input should be 'max' or 'min', but got 'MIN' (did you mean 'min'?)"),
+        ("stop: {trial: {loss: abc}}", "wrong-type",
+         "stop.trial.loss: input should be a valid number or a valid dictionary, but got 'abc'"),
+        ("stop: {trial: {loss: {'>>': 3}}}", "key-name",
+         "stop.trial.loss.>>: a key here is '>=', '<=', '>' or '<', but got '>>'"),
+        ("storage: 5", "wrong-type", "storage: input should be a valid string, but got an int"),
+        ("trials: {num_samples: 0}", "out-of-range",
+         "trials.num_samples: input should be greater than or equal to 1, but got 0"),
+        ("searcher: {type: tpe, sed: 1}", "unknown-key",
+         "searcher.sed: unknown key 'sed' (did you mean 'seed'?)"),
+    ],
+    ids=["literal-in-union", "range-in-union", "literal", "two-types", "key-literal",
+         "article", "range", "unknown-key"],
+)  # fmt: skip
+def test_validate_messages_say_what_they_got_once(
+    write_file: WriteFile, extra: str, code: str, message: str, capsys: Capsys
+) -> None:
+    base = "sweepspec: 1\nspace: {x: {uniform: [0, 1]}}\n"
+    objective = (
+        ""
+        if extra.startswith("objective")
+        else "objective: {function: m:f, metric: loss, mode: min}\n"
+    )
+    write_file("s.yaml", base + objective + extra + "\n")
+    assert main(["validate", "--format", "json", "s.yaml"]) == 1
+    problems = json.loads(capsys.readouterr().out)
+    problem = next(p for p in problems if message.startswith(p["path"] + ":"))
+    assert f"{problem['path']}: {problem['message']}" == message
+    assert problem["code"] == code
+    for p in problems:
+        assert p["message"].count("but got") <= 1, p

@@ -39,7 +39,7 @@ def test_status_counts_and_best(
     finished: Path, monkeypatch: pytest.MonkeyPatch, capsys: Capsys
 ) -> None:
     monkeypatch.chdir(finished)
-    assert main(["status", "spec.yaml", "--json"]) == 0
+    assert main(["status", "spec.yaml", "--format", "json"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["trials"] == {"COMPLETE": 6, "PRUNED": 0, "FAILED": 0, "RUNNING": 0}
     rows = (finished / "runs" / "done" / "trials.csv").read_text().splitlines()[1:]
@@ -62,9 +62,41 @@ def test_results_table_json_and_plots(
         blob = (plots / name).read_bytes()
         assert blob.startswith(PNG) and len(blob) > 5000, name
     assert not (plots / "pareto.png").exists()  # one metric: no Pareto front
-    assert main(["results", "spec.yaml", "--json"]) == 0
+    report = finished / "runs" / "done" / "report.html"
+    assert f"report: {report}" in out
+    page = report.read_text(encoding="utf-8")
+    assert page.count("data:image/png;base64,") >= 2  # the plots, embedded
+    assert "top 3" in page or page.count("<tr") >= 4  # the top trials' table
+    assert main(["results", "spec.yaml", "--format", "json"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["trials"]["COMPLETE"] == 6
+
+
+def test_results_formats_and_exports(
+    finished: Path, monkeypatch: pytest.MonkeyPatch, capsys: Capsys
+) -> None:
+    monkeypatch.chdir(finished)
+    rundir = finished / "runs" / "done"
+    assert main(["results", "spec.yaml", "--format", "csv", "--no-plots"]) == 0
+    out = capsys.readouterr().out
+    assert out == (rundir / "trials.csv").read_text()
+    assert len(out.splitlines()) == 7
+    args = ["--export-best", "cfg/best.yaml", "--trials-csv", "out/trials.csv", "--no-plots"]
+    assert main(["results", "spec.yaml", "--format", "json", "--top", "2", *args]) == 0
+    out, err = capsys.readouterr()
+    data = json.loads(out)
+    assert [t["trial_id"] for t in data["top"]] == [b["trial_id"] for b in data["best"]] + [
+        data["top"][1]["trial_id"]
+    ]
+    losses = [t["metrics"]["loss"] for t in data["top"]]
+    assert losses == sorted(losses) and len(losses) == 2
+    assert (finished / "cfg" / "best.yaml").read_text() == (rundir / "best.yaml").read_text()
+    assert (finished / "out" / "trials.csv").read_text() == (rundir / "trials.csv").read_text()
+    assert "wrote cfg/best.yaml" in err and "wrote out/trials.csv" in err
+    assert main(["status", "spec.yaml", "--json"]) == 0  # the old flag: --format json
+    assert json.loads(capsys.readouterr().out)["num_samples"] == 6
+    assert main(["results", "spec.yaml", "--export-best", "spec.yaml/x.yaml", "--no-plots"]) == 1
+    assert "cannot write" in capsys.readouterr().err
 
 
 def test_results_no_plots_draws_nothing(
@@ -74,8 +106,11 @@ def test_results_no_plots_draws_nothing(
     plots = finished / "runs" / "done" / "plots"
     for f in plots.glob("*.png"):
         f.unlink()
+    report = finished / "runs" / "done" / "report.html"
+    report.unlink(missing_ok=True)
     assert main(["results", "spec.yaml", "--no-plots"]) == 0
     assert not list(plots.glob("*.png"))
+    assert "data:image/png" not in report.read_text(encoding="utf-8")  # written, without plots
 
 
 def test_results_of_a_spec_never_run_is_a_clear_error(
@@ -96,8 +131,12 @@ def test_plan_shows_compiled_study_preview_and_budget(
     out = capsys.readouterr().out
     assert "# compiles to" in out and "RandomSampler" in out
     assert "# budget" in out and "6 trials" in out
-    preview = out.split("sampled configs", 1)[1].split("#", 1)[0]
-    assert preview.count("'optimizer'") == 5
+    preview = out.split("# sampled configs", 1)[1].split("\n#", 1)[0]
+    (header,) = [line for line in preview.splitlines() if "┃" in line]
+    rows = [line for line in preview.splitlines() if "│" in line]
+    assert [c.strip() for c in header.split("┃")][:5] == ["#", "from", "x", "y", "optimizer"]
+    assert len(rows) == 5 and all("sample" in r for r in rows)
+    assert sum(r.count("adam") + r.count("sgd") for r in rows) == 5
 
 
 def test_plan_reports_the_feasible_share(
@@ -149,12 +188,12 @@ def test_one_trial_count_everywhere(
     proc = run_ok(tmp_path)
     assert "grid2: 2 trials" in proc.stderr
     monkeypatch.chdir(tmp_path)
-    assert main(["status", "spec.yaml", "--json"]) == 0
+    assert main(["status", "spec.yaml", "--format", "json"]) == 0
     status = json.loads(capsys.readouterr().out)
     assert status["num_samples"] == 2 and status["trials"]["COMPLETE"] == 2
     assert main(["status", "spec.yaml"]) == 0
     assert "2/2 done" in capsys.readouterr().out
-    assert main(["results", "spec.yaml", "--json", "--no-plots"]) == 0
+    assert main(["results", "spec.yaml", "--format", "json", "--no-plots"]) == 0
     assert json.loads(capsys.readouterr().out)["num_samples"] == 2
     assert main(["plan", "spec.yaml"]) == 0
     assert "2 trials x 1 CPU" in capsys.readouterr().out

@@ -364,11 +364,12 @@ def test_a_changed_spec_is_refused_until_fresh(sweep: Sweep) -> None:
 # -- resume after SIGKILL ----------------------------------------------------------------------
 
 
-def test_resume_after_sigkill_runs_each_trial_exactly_once(sweep: Sweep) -> None:
+@pytest.mark.parametrize("seed", [20261201, 7, 4242])
+def test_resume_after_sigkill_runs_each_trial_exactly_once(sweep: Sweep, seed: int) -> None:
     """Killed (the whole process group) while trials run, then resumed until done: every
     trial that had finished is kept as it was, none is recorded twice, and exactly
-    ``num_samples`` finish. The kill schedule is seeded and printed."""
-    seed = 20261201
+    ``num_samples`` finish. The kill schedule is seeded (one schedule per seed) and printed;
+    each kill is proved to land while a trial runs."""
     rng = random.Random(seed)
     num_samples = 6
     sweep.write(

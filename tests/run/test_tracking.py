@@ -33,6 +33,16 @@ def _trial_runs(uri: str, experiment: str) -> list[Any]:
     return [r for r in runs if r.data.tags.get("sweepspec.role") == "trial"]
 
 
+def _logged(uri: str, experiment: str) -> int:
+    """How many trials MLflow has (0 before the experiment exists)."""
+    try:
+        if _client(uri).get_experiment_by_name(experiment) is None:
+            return 0
+        return len(_trial_runs(uri, experiment))
+    except Exception:  # the sweep is creating the database: none yet
+        return 0
+
+
 def _records() -> list[TrialRecord]:
     return [
         TrialRecord("0", "COMPLETE", {"loss": 0.5, "acc": 0.9}, {"lr": 0.01, "net": {"d": 2}}),
@@ -129,7 +139,7 @@ def test_sweep_killed_and_resumed_logs_every_trial_exactly_once(tmp_path: Path) 
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     data = spec(
         "tracked",
-        objective={"function": "sweepspec_examples.toy:busy", "config": {"work": 0.15}},
+        objective={"function": "sweepspec_examples.toy:busy", "config": {"work": 1.0}},
         space={"x": {"uniform": [0.0, 1.0]}},
         trials={"num_samples": 12},
         tracking={"mlflow": {"tracking_uri": uri, "experiment": "tracked"}},
@@ -138,11 +148,14 @@ def test_sweep_killed_and_resumed_logs_every_trial_exactly_once(tmp_path: Path) 
     proc = popen(tmp_path)
     deadline = time.monotonic() + 60
     trials = tmp_path / "runs" / "tracked" / "trials.csv"
-    while time.monotonic() < deadline:  # kill once a few trials are done
-        if trials.exists() and len(trials.read_text().splitlines()) > 4:
+    while time.monotonic() < deadline:  # kill once MLflow has a few of the trials
+        if trials.exists() and _logged(uri, "tracked") >= 2:
             break
-        time.sleep(0.1)
+        time.sleep(0.05)
+    assert proc.poll() is None, "the sweep ended before the kill"  # the kill lands mid-run
     kill_group(proc)
+    logged_before = _logged(uri, "tracked")
+    assert 2 <= logged_before < 12  # some trials were logged, the rest were not yet
     run_ok(tmp_path)
     runs = _trial_runs(uri, "tracked")
     ids = [r.data.tags["sweepspec.trial_id"] for r in runs]

@@ -393,7 +393,7 @@ space:
         (10, "space.lr"),
     ]
     assert [p.code for p in problems] == [
-        "unknown-key", "greater_than_equal", "literal_error", "value_error"
+        "unknown-key", "out-of-range", "invalid-choice", "invalid-value"
     ]  # fmt: skip
 
 

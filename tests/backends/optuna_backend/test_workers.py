@@ -423,7 +423,10 @@ def test_status_and_results_read_a_plain_postgresql_url(tmp_path: Path, pg_url: 
     assert pg_url.startswith("postgresql://")
     _spec(tmp_path, "pgread", pg_url, per_point=2, grid=False)
     _finish([_start(tmp_path, "run", _env(tmp_path, SWEEPSPEC_TEST_DRIVERS="1"))])
-    for command in (["status", "spec.yaml", "--json"], ["results", "spec.yaml", "--json"]):
+    for command in (
+        ["status", "spec.yaml", "--format", "json"],
+        ["results", "spec.yaml", "--format", "json"],
+    ):
         proc = subprocess.run(
             [sys.executable, "-m", "sweepspec", *command],
             cwd=tmp_path,
