@@ -23,10 +23,12 @@ from typing import Any
 import yaml
 
 from sweepspec.backends import backend_for
+from sweepspec.errors import SweepspecError
 from sweepspec.load import LoadedSpec, load_spec
-from sweepspec.search.feasibility import feasible_share
+from sweepspec.search.feasibility import evaluation_problem, feasible_share
 from sweepspec.search.plan import trial_count
 from sweepspec.search.space import SpaceModel, flatten_config, sample_value
+from sweepspec.spec.expr import ExprEvalError
 from sweepspec.spec.root import Spec
 from sweepspec.spec.scheduler import AshaScheduler, HyperbandScheduler
 from sweepspec.units import format_duration
@@ -223,11 +225,14 @@ def _saving_lines(saving: Saving | None, spec: Spec, total: int) -> list[str]:
 
 
 def main(args: argparse.Namespace) -> int:
-    loaded = load_spec(args.spec, args.overrides, feasibility=False)
+    loaded = load_spec(args.spec, args.overrides)  # (what validate says, before anything)
     spec = loaded.spec
     compiled = backend_for(spec).describe(loaded)
-    configs = preview_configs(spec)
-    share = feasible_share(spec) if spec.constraints else None
+    try:
+        configs = preview_configs(spec)
+        share = feasible_share(spec) if spec.constraints else None
+    except ExprEvalError as exc:  # a point the feasibility sample did not meet
+        raise SweepspecError(evaluation_problem(exc)).located(loaded.source.locate) from None
     saving = scheduler_saving(spec)
     money = budget(spec, saving)
     if args.format == "json":

@@ -17,11 +17,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from sweepspec.errors import SweepspecError
-from sweepspec.search.feasibility import MAX_REJECTIONS, too_many_rejections
+from sweepspec.search.feasibility import MAX_REJECTIONS, evaluation_problem, too_many_rejections
 from sweepspec.search.grid import GridCounter
 from sweepspec.search.params import encode_params, sample_params
 from sweepspec.search.plan import SearchPlan
 from sweepspec.search.samplers import searcher_error
+from sweepspec.spec.expr import ExprEvalError
 
 if TYPE_CHECKING:
     import optuna
@@ -77,8 +78,12 @@ class FeasibleAsker:
             except Exception as exc:  # the sampler failed: no trial is left RUNNING for it
                 self.study.tell(trial, state=_fail_state())
                 raise searcher_error(self.plan, exc) from None
-            fixed = space.fixed_values(values)
-            violated = space.violated({**fixed, **values})
+            try:
+                fixed = space.fixed_values(values)
+                violated = space.violated({**fixed, **values})
+            except ExprEvalError as exc:  # the spec's expression fails at this point: say so
+                self.study.tell(trial, state=_fail_state())
+                raise SweepspecError(evaluation_problem(exc, values)) from None
             if not violated:
                 return Asked(trial, values, fixed)
             self._reject(trial, violated)

@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import dataclasses
 import random
+from collections.abc import Mapping
+from typing import Any
 
-from sweepspec.errors import Problem, SweepspecError
+from sweepspec.errors import Problem, SweepspecError, printable
 from sweepspec.search.space import SpaceModel, sample_random
 from sweepspec.spec.expr import ExprEvalError, MissingName
 from sweepspec.spec.root import Spec
@@ -102,6 +104,22 @@ def _relevant_part(model: SpaceModel) -> SpaceModel:
     return dataclasses.replace(model, params=tuple(p for p in model.params if p.path in relevant))
 
 
+def evaluation_problem(exc: ExprEvalError, values: Mapping[str, Any] | None = None) -> Problem:
+    """The problem of a condition, derived value or constraint that cannot be evaluated (at
+    ``values``, a point the searcher proposed), naming its key path (located by the caller)."""
+    path = exc.spec_path or ("constraints", 0)
+    at = ""
+    if values is not None:
+        shown = ", ".join(f"{k}={v!r}" for k, v in values.items())
+        at = f" at {printable(shown)[:300]}"
+    return Problem(
+        f"cannot be evaluated{at}: {exc.message}",
+        ".".join(str(p) for p in path),
+        None,
+        "expression",
+    )
+
+
 def check_feasibility(spec: Spec, source: SourceMap) -> float | None:
     """The feasible share, or None without constraints; raises when it is zero or when a
     condition, derived value or constraint cannot be evaluated."""
@@ -111,15 +129,7 @@ def check_feasibility(spec: Spec, source: SourceMap) -> float | None:
     try:
         share, each = feasible_share(spec)
     except ExprEvalError as exc:
-        path = exc.spec_path or ("constraints", 0)
-        raise SweepspecError(
-            Problem(
-                f"cannot be evaluated: {exc.message}",
-                ".".join(str(p) for p in path),
-                source.locate(path),
-                "expression",
-            )
-        ) from None
+        raise SweepspecError(evaluation_problem(exc)).located(source.locate) from None
     if not spec.constraints:
         return None
     if share == 0.0:

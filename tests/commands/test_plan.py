@@ -124,3 +124,35 @@ def test_plan_json_holds_the_resolved_spec_and_what_it_compiles_to(
     assert any("RandomSampler" in line for line in data["compiles_to"])
     assert data["budget"]["trials"] == 7 and data["budget"]["trial_hours_max"] is None
     assert data["constraints"] is None
+
+
+@pytest.mark.parametrize(
+    ("derived", "message"),
+    [
+        ({"bad": "opt + x"}, "unsupported operand types for +"),
+        ({"div": "1 / (x - x)"}, "division by zero"),
+        ({"big": "10.0 ** (x * 1000 + 400)"}, "cannot be evaluated"),
+        ({"cmp": "opt < x"}, "cannot be evaluated"),
+    ],
+)
+def test_an_expression_error_is_located_not_a_traceback(
+    tmp_path: Path, capsys: Capsys, derived: dict[str, str], message: str
+) -> None:
+    space = {"x": {"uniform": [0.0, 1.0]}, "opt": {"choice": ["adam", "sgd"]}}
+    write_spec(tmp_path, spec("expr", space=space, derived=derived))
+    assert main(["plan", str(tmp_path / "spec.yaml")]) == 1
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "bug in sweepspec" not in err
+    assert "spec.yaml:" in err and f"derived.{next(iter(derived))}:" in err and message in err
+
+
+def test_an_expression_error_at_a_try_first_point_is_located(
+    tmp_path: Path, capsys: Capsys
+) -> None:
+    space = {"x": {"uniform": [0.0, 1.0]}, "k": {"int": [0, 100000]}}
+    data = spec("tf", space=space, derived={"d": "1 / (k - 77777)"}, try_first=[{"k": 77777}])
+    write_spec(tmp_path, data)
+    assert main(["plan", str(tmp_path / "spec.yaml")]) == 1
+    err = capsys.readouterr().err
+    assert "derived.d: cannot be evaluated" in err and "division by zero" in err
+    assert "Traceback" not in err

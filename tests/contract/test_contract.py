@@ -4,6 +4,7 @@ SIGKILL and a changed spec refused. Each test is one or two small sweeps through
 
 from __future__ import annotations
 
+import json
 import random
 import time
 from collections import Counter
@@ -236,6 +237,25 @@ def test_no_descendant_of_a_trial_outlives_it(sweep: Sweep, mode: str) -> None:
     while time.monotonic() < deadline and any(alive(p) for p in pids):
         time.sleep(0.1)
     assert not [p for p in pids if alive(p)]
+
+
+def test_an_expression_that_fails_at_a_proposed_point_is_a_located_error(sweep: Sweep) -> None:
+    """A derived value that cannot be evaluated at a point validate's sample did not meet
+    stops the run with the key, the point and the line; no trial is left RUNNING."""
+    sweep.write(
+        "evalerr",
+        space={"x": {"uniform": [0.0, 1.0]}, "k": {"int": [0, 100000]}},
+        derived={"div": "1 / (k - 77777)"},
+        try_first=[{"x": 0.5, "k": 77777}],
+        trials={"num_samples": 3},
+    )
+    run = sweep.run()
+    assert run.code != 0 and "Traceback" not in run.err, run.err
+    assert "spec.yaml:" in run.err and "derived.div: cannot be evaluated at" in run.err, run.err
+    assert "k=77777" in run.err and "division by zero" in run.err
+    assert sweep.configs() == []  # no trial ran with it
+    status = sweep.command("status", "spec.yaml", "--format", "json").ok()
+    assert json.loads(status.out)["trials"]["RUNNING"] == 0
 
 
 def test_max_failed_stops_the_sweep(sweep: Sweep) -> None:
