@@ -336,7 +336,11 @@ def write_plots(rundir: RunDir, spec: Spec, records: Sequence[TrialRecord]) -> P
 def _write(out_dir: Path, view: RunView) -> Plots:
     import matplotlib.pyplot as plt
 
-    drawn, notes = draw(view)
+    with warnings.catch_warnings():
+        # matplotlib's "identical low and high ylims" for a parameter with one value, and
+        # the like: what a plot lacks is said in ``notes``, not as a library's warning
+        warnings.simplefilter("ignore", UserWarning)
+        drawn, notes = draw(view)
     out = Plots(notes=notes)
     try:
         if drawn:

@@ -23,6 +23,8 @@ LAYERS: dict[str, tuple[str, ...]] = {
         "sweepspec.trial",
         "sweepspec.records",
     ),
+    # what a user's objective imports to report from a library's training loop (base only)
+    "integrations": ("sweepspec.integrations",),
     "spec": ("sweepspec.spec", "sweepspec.schema"),
     "search": ("sweepspec.search",),
     "run": ("sweepspec.run",),

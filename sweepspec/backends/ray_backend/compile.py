@@ -77,7 +77,7 @@ class RayPlan:
     max_concurrent: int | None
     max_failures: int
     timeout_s: float | None
-    keep_checkpoints: int
+    keep_checkpoints: int | None
     reuse_processes: bool = True
     #: snapshot Ray's state after every step that adds a trial too: under Ray Client
     #: (``ray://``) a resume cannot square the ledger with the snapshot (see session.py)
@@ -231,7 +231,9 @@ def compile_ray(spec: Spec) -> RayPlan:
         max_concurrent=None if conc == "auto" else int(conc),
         max_failures=spec.trials.max_retries,
         timeout_s=spec.trials.timeout,
-        keep_checkpoints=4 if scheduler == "pbt" else 2,
+        # PBT restores a donor's checkpoint that Ray would already have deleted under a
+        # bound ("does not exist on storage anymore", ray#8441): under PBT, keep them all
+        keep_checkpoints=None if scheduler == "pbt" else 2,
         reuse_processes=spec.backend.reuse_processes,
         snapshot_each_trial=str(address or "").startswith("ray://"),
     )
