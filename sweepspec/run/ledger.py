@@ -7,33 +7,102 @@ backend from its study's trials, the Ray backend from ``ledger.jsonl``), which `
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from sweepspec.records import TERMINAL, TrialRecord
 
-__all__ = ["Ledger", "records_in_order"]
+__all__ = ["Ledger", "Records", "records_in_order"]
+
+
+class Records(dict[str, TrialRecord]):
+    """Logical trials by id, counting their states as they are set: a record is replaced
+    whole (``records[tid] = record``), never changed in place once it is in, so the counts
+    stay right and cost nothing to read (a run of 10,000 trials asks them every loop)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.states: Counter[str] = Counter()
+        #: the largest numeric id (-1: none; None: to recount after a delete)
+        self._top: int | None = -1
+
+    def __setitem__(self, key: str, value: TrialRecord) -> None:
+        old = self.get(key)
+        if old is not None:
+            self.states[old.state] -= 1
+        super().__setitem__(key, value)
+        self.states[value.state] += 1
+        if self._top is not None and key.isdigit():
+            self._top = max(self._top, int(key))
+
+    def __delitem__(self, key: str) -> None:
+        self.states[self[key].state] -= 1
+        super().__delitem__(key)
+        self._top = None
+
+    def pop(self, key: str, *default: Any) -> Any:
+        if key in self:
+            self.states[self[key].state] -= 1
+            self._top = None
+        return super().pop(key, *default)
+
+    @property
+    def top(self) -> int:
+        """The largest numeric id (-1 when there is none)."""
+        if self._top is None:
+            self._top = max((int(k) for k in self if k.isdigit()), default=-1)
+        return self._top
+
+    def copy(self) -> Records:
+        out = Records()
+        dict.update(out, self)
+        out.states = self.states.copy()
+        out._top = self._top
+        return out
+
+    def setdefault(self, key: str, default: TrialRecord) -> TrialRecord:
+        if key not in self:
+            self[key] = default
+        return self[key]
+
+    def update(self, *args: Any, **kwargs: Any) -> None:
+        for key, value in dict(*args, **kwargs).items():
+            self[key] = value
+
+    def clear(self) -> None:
+        super().clear()
+        self.states.clear()
 
 
 @dataclass
 class Ledger:
     """Logical trials by id: terminal (COMPLETE, PRUNED, FAILED) or in flight."""
 
-    records: dict[str, TrialRecord] = field(default_factory=dict)
+    records: Records = field(default_factory=Records)
     in_flight: set[str] = field(default_factory=set)
     requeued: set[int] = field(default_factory=set)
     rejected: int = 0
+    #: attempts queued and not started (try_first, grid points, retries, re-runs)
+    waiting: int = 0
 
     @property
     def finished(self) -> int:
-        return sum(1 for r in self.records.values() if r.state in TERMINAL)
+        return sum(self.records.states[s] for s in TERMINAL)
 
     @property
     def failed(self) -> int:
-        return sum(1 for r in self.records.values() if r.state == "FAILED")
+        return self.records.states["FAILED"]
 
     def count(self, state: str) -> int:
-        return sum(1 for r in self.records.values() if r.state == state)
+        return self.records.states[state]
+
+    def copy(self) -> Ledger:
+        """A copy that changes independently (the records themselves are shared: they are
+        replaced, never changed)."""
+        records = self.records.copy()
+        return Ledger(records, set(self.in_flight), set(self.requeued), self.rejected, self.waiting)
 
 
 def records_in_order(ledger: Ledger) -> Sequence[TrialRecord]:

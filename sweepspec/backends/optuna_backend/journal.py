@@ -566,6 +566,34 @@ def _checked(path: str, logs: Iterator[dict[str, Any]]) -> Iterator[dict[str, An
         ) from None
 
 
+def trials_from(storage: Any, study_id: int, start: int) -> list[Any]:
+    """The study's trials numbered ``start`` and on (frozen, not copied), read up to date:
+    from a ``JournalStorage``, without building the list of every trial as ``get_all_trials``
+    does (its cost grows with the run; a driver asks many times a trial). Reads Optuna 5.0's
+    replay state under its lock; any other storage: ``get_all_trials()[start:]``."""
+    replay = getattr(storage, "_replay_result", None)
+    ids = getattr(replay, "_study_id_to_trial_ids", None)
+    lock = getattr(storage, "_thread_lock", None)
+    sync = getattr(storage, "_sync_with_backend", None)
+    if replay is None or not isinstance(ids, dict) or lock is None or sync is None:
+        return list(storage.get_all_trials(study_id, deepcopy=False))[start:]
+    with lock:
+        sync()
+        return [replay._trials[i] for i in ids.get(study_id, [])[start:]]
+
+
+def synced_journal_version(storage: Any) -> int | None:
+    """:func:`journal_version` after reading what other processes appended (a
+    ``JournalStorage``; else None)."""
+    lock = getattr(storage, "_thread_lock", None)
+    sync = getattr(storage, "_sync_with_backend", None)
+    if lock is None or sync is None or getattr(storage, "_replay_result", None) is None:
+        return None
+    with lock:
+        sync()
+    return journal_version(storage)
+
+
 def journal_version(storage: Any) -> int | None:
     """How many journal records ``storage`` has applied so far, when it is a
     ``JournalStorage`` (else None): the same number means the same study, so whatever was

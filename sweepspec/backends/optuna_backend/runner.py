@@ -24,10 +24,10 @@ from typing import TYPE_CHECKING, Any
 
 from sweepspec.backends.optuna_backend.compile import OptunaPlan
 from sweepspec.backends.optuna_backend.gate import LocalGate, PgAdvisoryGate
-from sweepspec.backends.optuna_backend.journal import journal_version
+from sweepspec.backends.optuna_backend.journal import synced_journal_version, trials_from
 from sweepspec.backends.optuna_backend.lease import LEASE_SUFFIX, Lease, is_alive
 from sweepspec.backends.optuna_backend.reports import Answer, Reports
-from sweepspec.backends.optuna_backend.tally import tally
+from sweepspec.backends.optuna_backend.tally import Tally
 from sweepspec.errors import DISK_FULL_HINT, Problem, SweepspecError
 from sweepspec.records import final_values, json_metrics
 from sweepspec.run.child import (
@@ -131,6 +131,7 @@ class OptunaRunner:
         # flock, plus a PostgreSQL advisory lock for a postgres storage)
         self.gate = gate if gate is not None else LocalGate(self.rundir.gate, timeout=120)
         self.heartbeats = bool(self.spec.storage_is_url)
+        self._tally = Tally(lambda params: decode_params(self.plan.search.suggest, params))
         self._last_beat = self._last_recover = time.monotonic()
         self.stopping: str | None = None
         self.concurrency_note = {"concurrency": concurrency}
@@ -181,11 +182,12 @@ class OptunaRunner:
         return self._ledger()
 
     def _ledger(self) -> Ledger:
-        trials = self.study.get_trials(deepcopy=False)
-        version = journal_version(self.study._storage)  # several calls a loop: tally once
+        storage = self.study._storage
+        version = synced_journal_version(storage)  # several calls a loop: tally once
         if version is not None and self._ledger_memo and self._ledger_memo[0] == version:
             return self._ledger_memo[1]
-        ledger = tally(trials, lambda params: decode_params(self.plan.search.suggest, params))
+        study_id = self.study._study_id
+        ledger = self._tally.update(lambda start: trials_from(storage, study_id, start))
         self._ledger_memo = (version, ledger) if version is not None else None
         return ledger
 
@@ -217,7 +219,7 @@ class OptunaRunner:
     def _launch(self) -> bool:
         with self.gate:
             ledger = self._ledger()
-            waiting = any(t.state.name == "WAITING" for t in self.study.get_trials(deepcopy=False))
+            waiting = ledger.waiting > 0
             slots = self.plan.total_trials - ledger.finished - len(ledger.in_flight)
             if not waiting and slots <= 0:
                 return False
@@ -559,7 +561,7 @@ class OptunaRunner:
 def _next_id(ledger: Ledger) -> int:
     """The id of a new logical trial: the next one after those of the run so far, so that ids
     are dense (0, 1, ...) however many attempts (retries, re-runs after a kill) they took."""
-    return 1 + max((int(t) for t in ledger.records if t.isdigit()), default=-1)
+    return 1 + ledger.records.top
 
 
 def heartbeat_fresh(

@@ -16,7 +16,7 @@ after its process was killed. Each Optuna trial carries user attributes:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from sweepspec.records import TERMINAL, TrialRecord, utc_iso
@@ -25,7 +25,7 @@ from sweepspec.run.ledger import Ledger
 if TYPE_CHECKING:
     from optuna.trial import FrozenTrial
 
-__all__ = ["tally"]
+__all__ = ["Tally", "tally"]
 
 Decode = Callable[[Mapping[str, Any]], dict[str, Any]]
 
@@ -51,43 +51,82 @@ def tally(trials: Iterable[FrozenTrial], decode: Decode = dict) -> Ledger:
     """Fold Optuna trials (in number order) into logical trials."""
     ledger = Ledger()
     for t in sorted(trials, key=lambda t: t.number):
-        attrs = t.user_attrs
-        if attrs.get("warm"):
-            continue
-        if attrs.get("rejected"):
-            ledger.rejected += 1
-            continue
-        if "requeue_of" in attrs:
-            ledger.requeued.add(int(attrs["requeue_of"]))
-        state = t.state.name
-        if state == "FAIL" and "logical" not in attrs:
-            continue  # asked, never started (its driver died first): its re-queue stands in
-        logical = str(attrs.get("logical", t.number))
-        if state == "WAITING" and "logical" not in attrs:
-            ledger.in_flight.add(f"waiting-{t.number}")  # try_first / grid point, not yet run
-            continue
-        if state == "RUNNING" and "logical" not in attrs:
-            ledger.in_flight.add(f"asked-{t.number}")  # being launched (or its driver died)
-            continue
-        previous = ledger.records.get(logical)
-        if previous is not None and previous.state in TERMINAL:
-            continue  # a terminal attempt is final: later duplicates (there should be none) lose
-        record = _record_for(t, decode)
-        if state == "COMPLETE":
-            record.state = "COMPLETE"
-        elif state == "PRUNED":
-            record.state = "PRUNED"
-        elif state == "FAIL" and attrs.get("final"):
-            record.state = "FAILED"
-        else:  # running or waiting, or a FAIL being retried or re-run: its next attempt follows
-            record.state = "RUNNING"
-        if previous is not None:  # a later attempt: the logical trial started with the first
-            record.started_at = previous.started_at or record.started_at
-            if record.duration_s is None:
-                record.duration_s = previous.duration_s
-        ledger.records[logical] = record
-        if record.state == "RUNNING":
-            ledger.in_flight.add(logical)
-        else:
-            ledger.in_flight.discard(logical)
+        _fold(ledger, t, decode)
     return ledger
+
+
+class Tally:
+    """:func:`tally` for a driver that asks again and again: a finished Optuna trial never
+    changes, so the trials before the first unfinished one are folded once, and each call
+    folds only the rest (the trials in flight) onto a copy of that. The cost of a call does
+    not grow with the trials folded so far, but for a dictionary copy."""
+
+    def __init__(self, decode: Decode = dict) -> None:
+        self.decode = decode
+        self._base = Ledger()
+        self._frontier = 0  # trials[:frontier] are finished and folded into _base
+        #: Optuna trials folded by this tally's calls, all told (a test reads it: it must
+        #: grow with the trials in flight, not with the run)
+        self.folded = 0
+
+    def update(self, fetch: Callable[[int], Sequence[FrozenTrial]]) -> Ledger:
+        """The ledger now; ``fetch(n)``: the study's trials numbered n and on, in order."""
+        start = self._frontier
+        tail = fetch(start)
+        if any(t.number != i for i, t in enumerate(tail, start)):
+            return tally(fetch(0), self.decode)  # not one study's dense numbers: fold it all
+        i = 0
+        while i < len(tail) and tail[i].state.is_finished():
+            _fold(self._base, tail[i], self.decode)
+            i += 1
+        self._frontier += i
+        self.folded += len(tail)
+        ledger = self._base.copy()
+        for t in tail[i:]:
+            _fold(ledger, t, self.decode)
+        return ledger
+
+
+def _fold(ledger: Ledger, t: FrozenTrial, decode: Decode) -> None:
+    """Fold one Optuna trial (the next by number) into ``ledger``."""
+    attrs = t.user_attrs
+    if attrs.get("warm"):
+        return
+    if attrs.get("rejected"):
+        ledger.rejected += 1
+        return
+    if "requeue_of" in attrs:
+        ledger.requeued.add(int(attrs["requeue_of"]))
+    state = t.state.name
+    if state == "WAITING":
+        ledger.waiting += 1
+    if state == "FAIL" and "logical" not in attrs:
+        return  # asked, never started (its driver died first): its re-queue stands in
+    logical = str(attrs.get("logical", t.number))
+    if state == "WAITING" and "logical" not in attrs:
+        ledger.in_flight.add(f"waiting-{t.number}")  # try_first / grid point, not yet run
+        return
+    if state == "RUNNING" and "logical" not in attrs:
+        ledger.in_flight.add(f"asked-{t.number}")  # being launched (or its driver died)
+        return
+    previous = ledger.records.get(logical)
+    if previous is not None and previous.state in TERMINAL:
+        return  # a terminal attempt is final: later duplicates (there should be none) lose
+    record = _record_for(t, decode)
+    if state == "COMPLETE":
+        record.state = "COMPLETE"
+    elif state == "PRUNED":
+        record.state = "PRUNED"
+    elif state == "FAIL" and attrs.get("final"):
+        record.state = "FAILED"
+    else:  # running or waiting, or a FAIL being retried or re-run: its next attempt follows
+        record.state = "RUNNING"
+    if previous is not None:  # a later attempt: the logical trial started with the first
+        record.started_at = previous.started_at or record.started_at
+        if record.duration_s is None:
+            record.duration_s = previous.duration_s
+    ledger.records[logical] = record
+    if record.state == "RUNNING":
+        ledger.in_flight.add(logical)
+    else:
+        ledger.in_flight.discard(logical)
