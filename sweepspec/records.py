@@ -109,6 +109,14 @@ def json_metrics(metrics: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+def shown(value: Any) -> str:
+    """A metric's value in a message: a number as written (``nan``, ``inf`` too: the records
+    keep them as text), anything else quoted."""
+    if isinstance(value, str) and value in ("nan", "inf", "-inf"):
+        return value
+    return repr(value)
+
+
 def final_values(metrics: dict[str, Any], names: list[str]) -> list[float] | str:
     """The objective values of a trial that ended with ``metrics`` (the last reported values
     updated by what it returned), or why it failed: ``missing_metric`` (with a did-you-mean
@@ -123,7 +131,7 @@ def final_values(metrics: dict[str, Any], names: list[str]) -> list[float] | str
         if value is None:
             return f"missing_metric: the trial did not report {name!r}{did_you_mean(name, metrics)}"
         if not is_finite_number(value):
-            return f"nan_metric: {name} = {value!r} is not a finite number"
+            return f"nan_metric: {name} = {shown(value)} is not a finite number"
         values.append(float(value))
     return values
 

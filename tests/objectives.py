@@ -216,3 +216,31 @@ def escapes(config: dict[str, Any], trial: Any) -> dict[str, float]:
     if config.get("mode") == "hang":
         time.sleep(300)
     return {"loss": float(config.get("x", 0.5))}
+
+
+def two_metrics(config: dict[str, Any], trial: Any) -> dict[str, float]:
+    """Reports ``accuracy = 1 - (x - 0.7)**2 - 0.1 / step`` and ``latency_ms = 10 * y`` (the
+    metrics of a score) ``steps`` times, and returns them. ``mode``: ``ok``; ``gap`` (the odd
+    steps' reports lack latency_ms); ``nan`` (returns latency_ms NaN); ``overflow`` (returns
+    values whose score overflows); ``missing`` (never reports latency_ms); ``own`` (reports a
+    ``score`` of its own)."""
+    mode = config.get("mode", "ok")
+    x, y = float(config.get("x", 0.7)), float(config.get("y", 0.0))
+    latency = 10.0 * y
+    accuracy = 0.0
+    for step in range(1, int(config.get("steps", 1)) + 1):
+        time.sleep(float(config.get("seconds", 0.0)))
+        accuracy = 1.0 - (x - 0.7) ** 2 - 0.1 / step
+        report = {"accuracy": accuracy, "latency_ms": latency}
+        if mode == "missing" or (mode == "gap" and step % 2):
+            del report["latency_ms"]
+        if mode == "own":
+            report["score"] = 1.0
+        trial.report(report)
+    if mode == "nan":
+        return {"accuracy": accuracy, "latency_ms": float("nan")}
+    if mode == "overflow":
+        return {"accuracy": -1.7e308, "latency_ms": 1.7e308}
+    if mode == "missing":
+        return {"accuracy": accuracy}
+    return {"accuracy": accuracy, "latency_ms": latency}

@@ -397,6 +397,15 @@ def test_classifier_learns_the_digits(tmp_path: Path, config: dict[str, Any]) ->
     assert accuracy[-1] > 0.8  # 10 classes: chance is 0.1
     assert all(r["latency_ms"] > 0 and all_finite(r) for r in trial.reports)
     assert result["accuracy"] == accuracy[-1]
+    # sweeps/classifier.yaml optimises a score of the two: every report (and the end) has one
+    from sweepspec.search.plan import compile_search
+
+    plan = compile_search(load_spec(REPO / "sweeps" / "classifier.yaml").spec)
+    assert plan.metric_names == ["score"] and plan.score is not None
+    for r in trial.reports:
+        assert plan.scored(r)["score"] == pytest.approx(r["accuracy"] - 0.1 * r["latency_ms"])
+    values = plan.final_values(dict(result))
+    assert values == [pytest.approx(result["accuracy"] - 0.1 * result["latency_ms"])]
 
     resumed = trial.resumed()
     final = classifier.train({**config, "epochs": 6, "batch_size": 32}, resumed)

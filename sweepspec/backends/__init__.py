@@ -19,8 +19,9 @@ from typing import Any, Protocol
 from sweepspec.errors import Finding, Problem, SweepspecError
 from sweepspec.records import TrialRecord
 from sweepspec.run.ledger import Ledger, records_in_order
-from sweepspec.run.rundir import RunDir
+from sweepspec.run.rundir import RunDir, spec_changes
 from sweepspec.run.session import ProgressSink, RunOptions, RunOutcome
+from sweepspec.run.view import RunView, read_as_ran, read_summary
 from sweepspec.spec.read import LoadedSpec
 from sweepspec.spec.root import Spec
 
@@ -29,6 +30,7 @@ __all__ = [
     "Backend",
     "backend_for",
     "backend_named",
+    "open_run",
     "read_ledger",
     "read_old_run",
     "read_run",
@@ -104,16 +106,34 @@ def read_old_run(loaded: LoadedSpec, path: Path) -> list[TrialRecord]:
 
 
 def read_run(loaded: LoadedSpec) -> tuple[RunDir, Ledger, dict[str, Any]]:
-    """(run directory, ledger, meta) of the spec's run, for ``status`` and ``results``; an
-    error if it never ran."""
+    """(run directory, ledger, meta) of the spec's run, read through ``loaded`` itself; an
+    error if it never ran (``status`` and ``results`` use :func:`open_run`)."""
     rundir = RunDir.for_spec(loaded)
     if not rundir.exists():
-        raise SweepspecError(
-            Problem(
-                f"no run of {loaded.spec.run_name!r} yet (looked in "
-                f"{rundir.path}); start it with `sweepspec run`",
-                code="no-run",
-            )
-        )
+        raise _no_run(loaded, rundir)
     meta = rundir.read_meta()
     return rundir, read_ledger(loaded, rundir, meta), meta
+
+
+def open_run(loaded: LoadedSpec) -> RunView:
+    """The run of ``loaded`` for ``status`` and ``results``, read through the spec it ran (its
+    frozen one when the spec changed since, :mod:`sweepspec.run.view`); an error if it never
+    ran."""
+    rundir = RunDir.for_spec(loaded)
+    if not rundir.exists():
+        raise _no_run(loaded, rundir)
+    meta = rundir.read_meta()
+    changed = spec_changes(loaded, meta)
+    as_ran = read_as_ran(loaded, rundir) if changed else loaded
+    ledger = read_ledger(as_ran, rundir, meta)
+    return RunView(rundir, meta, ledger, as_ran, changed, read_summary(rundir))
+
+
+def _no_run(loaded: LoadedSpec, rundir: RunDir) -> SweepspecError:
+    return SweepspecError(
+        Problem(
+            f"no run of {loaded.spec.run_name!r} yet (looked in "
+            f"{rundir.path}); start it with `sweepspec run`",
+            code="no-run",
+        )
+    )

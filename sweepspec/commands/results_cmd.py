@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from sweepspec.commands.status_cmd import RunView, open_run
+from sweepspec.backends import open_run
 from sweepspec.errors import Location, Problem, SweepspecError
 from sweepspec.load import load_spec
 from sweepspec.plots import Plots, plots_available, write_plots
@@ -25,6 +25,7 @@ from sweepspec.report import write_report
 from sweepspec.run.ledger import records_in_order
 from sweepspec.run.results import best_yaml, summary, trials_csv, write_run_results
 from sweepspec.run.tracking import tracker_for
+from sweepspec.run.view import RunView
 
 __all__ = ["main"]
 

@@ -6,11 +6,10 @@ import argparse
 import sys
 
 from sweepspec.backends import backend_for, read_ledger
-from sweepspec.commands.status_cmd import spec_changes
 from sweepspec.errors import SweepspecError
 from sweepspec.load import LoadedSpec, load_spec
 from sweepspec.run.progress import Progress
-from sweepspec.run.rundir import RunDir
+from sweepspec.run.rundir import RunDir, spec_changes
 from sweepspec.run.session import RunOptions
 from sweepspec.search.plan import trial_count
 

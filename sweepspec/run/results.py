@@ -78,13 +78,18 @@ def trials_csv(
     return buf.getvalue()
 
 
-def best_yaml(best: Sequence[TrialRecord], directions: Mapping[str, str]) -> str:
+def best_yaml(
+    best: Sequence[TrialRecord], directions: Mapping[str, str], metrics: Sequence[str] = ()
+) -> str:
+    """The best trial's config with its value in a comment (``metrics``: shown beside it, the
+    metrics of a score), or the Pareto front."""
     if not best:
         return "# no COMPLETE trial yet\n"
     if len(directions) == 1:
         r = best[0]
         metric = ", ".join(f"{m}={r.metrics[m]}" for m in directions)
-        head = f"# best trial {r.trial_id}: {metric}\n"
+        beside = ", ".join(f"{m}={r.metrics.get(m)}" for m in metrics if m not in directions)
+        head = f"# best trial {r.trial_id}: {metric}" + (f" ({beside})" if beside else "") + "\n"
         return head + yaml.safe_dump(r.config, sort_keys=False)
     front = [
         {
@@ -122,11 +127,14 @@ def write_results(
     directions: Mapping[str, str],
     param_paths: Sequence[str],
     extra: Mapping[str, Any],
+    metrics: Sequence[str] = (),
 ) -> dict[str, Any]:
-    """Write trials.csv, best.yaml and summary.json into ``rundir``; returns the summary."""
+    """Write trials.csv, best.yaml and summary.json into ``rundir``; returns the summary
+    (``metrics``: shown beside the best trial's value in best.yaml, the metrics of a score)."""
     records = sorted(records, key=lambda r: (len(r.trial_id), r.trial_id))
     atomic_write(rundir.trials_csv, trials_csv(records, directions, param_paths))
-    atomic_write(rundir.best_yaml, best_yaml(best_trials(records, directions), directions))
+    best = best_trials(records, directions)
+    atomic_write(rundir.best_yaml, best_yaml(best, directions, metrics))
     data = summary(records, directions, extra)
     atomic_write(rundir.summary, json.dumps(data, indent=2, default=str) + "\n")
     return data
@@ -142,6 +150,7 @@ def write_run_results(
 ) -> dict[str, Any]:
     """The results files of ``spec``'s run from its ledger (``extra`` goes into summary.json;
     ``total``: the run's budget, when it is not the spec's own, e.g. an override's)."""
+    score = {"score": spec.objective.score} if spec.objective.score is not None else {}
     return write_results(
         rundir,
         records_in_order(ledger),
@@ -151,6 +160,8 @@ def write_run_results(
             "name": spec.run_name,
             "backend": spec.backend.type,
             "num_samples": total or trial_count(spec),
+            **score,
             **extra,
         },
+        spec.objective.score_metrics,
     )

@@ -23,6 +23,7 @@ import json
 import os
 import time
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -43,6 +44,8 @@ __all__ = [
     "atomic_write",
     "changed_sections",
     "fingerprint",
+    "made_with",
+    "spec_changes",
 ]
 
 #: In a trial's directory: the pickled state of its last checkpoint, the iterations it was
@@ -76,6 +79,24 @@ def fingerprint(loaded: LoadedSpec) -> dict[str, str]:
 
 def changed_sections(old: dict[str, str], new: dict[str, str]) -> list[str]:
     return [k for k in FINGERPRINT_SECTIONS if old.get(k) != new.get(k)]
+
+
+def spec_changes(loaded: LoadedSpec, meta: Mapping[str, Any]) -> list[str]:
+    """What changed between the spec a run was made with (its meta.json: ``fingerprint`` and
+    ``backend``) and ``loaded``, in the sections that decide whether the run can resume, plus
+    ``backend A -> B`` for another backend: empty when it can. The one test of a changed
+    spec: ``run`` refuses what it finds, ``status``, ``results`` and ``diff`` say it."""
+    changed = changed_sections(meta.get("fingerprint", {}), fingerprint(loaded))
+    backend = meta.get("backend", loaded.spec.backend.type)
+    if backend != loaded.spec.backend.type:
+        changed.append(f"backend {backend} -> {loaded.spec.backend.type}")
+    return changed
+
+
+def made_with(loaded: LoadedSpec) -> dict[str, Any]:
+    """What meta.json records of the spec a run is made with: what :func:`spec_changes`
+    compares (``spec_changes(b, made_with(a))``: whether a run of ``a`` resumes as ``b``)."""
+    return {"backend": loaded.spec.backend.type, "fingerprint": fingerprint(loaded)}
 
 
 @dataclass(frozen=True)
@@ -209,8 +230,7 @@ class RunDir:
         meta = {
             "name": loaded.spec.run_name,
             "study_name": study_name,
-            "backend": loaded.spec.backend.type,
-            "fingerprint": fingerprint(loaded),
+            **made_with(loaded),
             "created": time.time(),
             "sweep_id": uuid.uuid4().hex,
             "elapsed_s": 0.0,

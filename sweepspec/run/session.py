@@ -15,7 +15,7 @@ from sweepspec.errors import Problem, SweepspecError
 from sweepspec.records import TrialRecord
 from sweepspec.run.ledger import Ledger, records_in_order
 from sweepspec.run.results import write_run_results
-from sweepspec.run.rundir import RunDir, changed_sections, fingerprint
+from sweepspec.run.rundir import RunDir, spec_changes
 from sweepspec.run.tracking import MlflowSync, check_tracking, tracker_for
 from sweepspec.search.plan import trial_count
 from sweepspec.spec.read import LoadedSpec
@@ -27,9 +27,13 @@ __all__ = [
     "Session",
     "changed_spec_error",
     "open_rundir",
+    "resume_verdict",
 ]
 
 RESULTS_EVERY_S = 5.0
+#: meta.json's run time is refreshed this often while trials run (a trial may take hours):
+#: ``status`` shows the run time of a live run, and one recorded long ago is a killed one
+ELAPSED_EVERY_S = 5.0
 
 
 class ProgressSink(Protocol):
@@ -84,13 +88,27 @@ def open_rundir(loaded: LoadedSpec, *, fresh: bool, warm_start: bool) -> tuple[R
         old = rundir.move_aside()
         print(f"previous run kept in {old}", flush=True)
     if rundir.exists():
-        meta = rundir.read_meta()
-        changed = changed_sections(meta.get("fingerprint", {}), fingerprint(loaded))
-        if meta.get("backend", loaded.spec.backend.type) != loaded.spec.backend.type:
-            changed.append(f"backend {meta['backend']} -> {loaded.spec.backend.type}")
+        changed = spec_changes(loaded, rundir.read_meta())
         if changed:
             raise changed_spec_error(changed)
     return rundir, old
+
+
+def resume_verdict(loaded: LoadedSpec) -> dict[str, Any]:
+    """What ``sweepspec run`` of ``loaded`` would do with its run directory (without
+    ``--fresh``; :func:`open_rundir` does it): ``new``, ``resume``, ``extend`` (a larger
+    budget) or ``refused`` (``changed`` says why), with the directory and the trial counts
+    (the run's as it last ran, None for a run made before it was recorded; the spec's)."""
+    rundir = RunDir.for_spec(loaded)
+    if not rundir.exists():
+        return {"dir": str(rundir.path), "verdict": "new", "changed": []}
+    meta = rundir.read_meta()
+    changed = spec_changes(loaded, meta)
+    if changed:
+        return {"dir": str(rundir.path), "verdict": "refused", "changed": changed}
+    old, new = meta.get("num_samples"), trial_count(loaded.spec)
+    verdict = "extend" if isinstance(old, int) and new > old else "resume"
+    return {"dir": str(rundir.path), "verdict": verdict, "changed": [], "trials": [old, new]}
 
 
 @dataclass
@@ -107,6 +125,7 @@ class Session:
     #: the ``run`` process (not a ``worker``): it keeps the run's time and logs to MLflow
     primary: bool = True
     _written: tuple[int, float] = (-1, 0.0)  # (finished count, when) of the last results write
+    _timed: float = field(default_factory=time.monotonic)  # when meta.json's time was written
 
     def __post_init__(self) -> None:
         #: the run time of the earlier sessions (meta.json's ``elapsed_s`` is kept current
@@ -144,14 +163,19 @@ class Session:
         return list(records_in_order(ledger))
 
     def update(self, ledger: Ledger, extra: Mapping[str, Any], *, total: int) -> None:
-        """While the run goes on: keep trials.csv, best.yaml and summary.json current (at most
-        every few seconds, and at once when the last trial finished), so a killed run leaves
-        them at most that stale; MLflow logs in the background."""
+        """While the run goes on (called every turn of a backend's loop, so it costs a time
+        check when there is nothing to write): keep trials.csv, best.yaml and summary.json
+        current (at most every few seconds, and at once when the last trial finished), so a
+        killed run leaves them at most that stale; MLflow logs in the background. Between
+        results, meta.json's run time is refreshed every few seconds."""
+        now = time.monotonic()
         done, when = self._written
-        if ledger.finished == done:
-            return
-        if time.monotonic() - when < RESULTS_EVERY_S and ledger.finished < total:
-            return
+        if ledger.finished != done and (now - when >= RESULTS_EVERY_S or ledger.finished >= total):
+            self._write_results(ledger, extra)
+        elif self.primary and now - self._timed >= ELAPSED_EVERY_S:
+            self._keep_time()
+
+    def _write_results(self, ledger: Ledger, extra: Mapping[str, Any]) -> None:
         elapsed = self.elapsed()
         write_run_results(
             self.rundir,
@@ -160,11 +184,17 @@ class Session:
             {**extra, "running": True, "elapsed_s": round(elapsed, 3)},
         )
         if self.primary:
-            self.meta["elapsed_s"] = elapsed  # a killed run's time counts (status shows it)
-            self.rundir.write_meta(self.meta)
+            self._keep_time(elapsed)
         if self.tracker is not None:
             self.tracker.sync_in_background(self.records(ledger))
         self._written = (ledger.finished, time.monotonic())
+
+    def _keep_time(self, elapsed: float | None = None) -> None:
+        """Write the run's time so far to meta.json: a killed run's time counts, and
+        ``status`` shows it (with how long ago it was written)."""
+        self.meta["elapsed_s"] = self.elapsed() if elapsed is None else elapsed
+        self.rundir.write_meta(self.meta)
+        self._timed = time.monotonic()
 
     def close(self, ledger: Ledger, extra: Mapping[str, Any]) -> float:
         """At the session's end (however it ended): add this session's time to the run's,

@@ -5,11 +5,14 @@ and the number of trials. Pure: builds plain data, imports no search library."""
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from sweepspec.records import final_values
 from sweepspec.search.grid import grid_points, grid_search_space, grid_size
 from sweepspec.search.params import SuggestSpec, encode_params, suggest_spec
+from sweepspec.search.score import SCORE, Score, score_of
 from sweepspec.search.space import SpaceModel, flatten_config
 from sweepspec.spec.root import Spec
 
@@ -60,10 +63,31 @@ class SearchPlan:
     #: ``try_first`` entries as encoded params of the sampled parameters they name
     try_first: tuple[dict[str, Any], ...]
     total_trials: int
+    #: ``objective.score``: then ``objectives`` is ``{"score": mode}``
+    score: Score | None = None
 
     @property
     def metric_names(self) -> list[str]:
+        """The names of the optimised values (``["score"]`` for a spec with a score)."""
         return list(self.objectives)
+
+    def scored(self, report: Mapping[str, Any]) -> Mapping[str, Any]:
+        """``report`` with its score (when the spec has one and the report's values give
+        it, :meth:`Score.of`); else ``report`` itself."""
+        if self.score is None:
+            return report
+        value = self.score.of(report)
+        return report if value is None else {**report, SCORE: value}
+
+    def final_values(self, metrics: dict[str, Any]) -> list[float] | str:
+        """A finished trial's objective values from its final ``metrics``, or why it fails
+        (:func:`sweepspec.records.final_values`); with a score, the score is computed and set
+        in ``metrics`` first (:meth:`Score.fill`)."""
+        if self.score is not None:
+            problem = self.score.fill(metrics)
+            if problem is not None:
+                return problem
+        return final_values(metrics, self.metric_names)
 
     @property
     def single_metric(self) -> str | None:
@@ -91,4 +115,5 @@ def compile_search(spec: Spec) -> SearchPlan:
         grid_points=grid_points(spec),
         try_first=tuple(encode_params(suggest, flatten_config(e)) for e in spec.try_first),
         total_trials=trial_count(spec),
+        score=score_of(spec),
     )

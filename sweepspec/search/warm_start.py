@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from sweepspec.records import TrialRecord, is_finite_number
 from sweepspec.search.params import SuggestSpec, encode_params
 from sweepspec.search.plan import SearchPlan
+from sweepspec.search.score import SCORE
 
 if TYPE_CHECKING:
     import optuna
@@ -101,10 +102,15 @@ def add_finished(
 def warm_trials(
     plan: SearchPlan, records: Iterable[TrialRecord]
 ) -> list[tuple[dict[str, Any], list[float]]]:
-    """(encoded params, values) of the COMPLETE records with a finite value per objective."""
+    """(encoded params, values) of the COMPLETE records with a finite value per objective.
+    With a score, an old trial's score is computed afresh from its metrics (the formula may
+    have changed since; a trial without them is left out)."""
     out = []
     for r in records:
-        values = [v for v in (r.metrics.get(n) for n in plan.metric_names) if is_finite_number(v)]
+        metrics: Mapping[str, Any] = r.metrics
+        if plan.score is not None:
+            metrics = plan.scored({k: v for k, v in r.metrics.items() if k != SCORE})
+        values = [v for v in (metrics.get(n) for n in plan.metric_names) if is_finite_number(v)]
         if r.state == "COMPLETE" and len(values) == len(plan.metric_names):
             out.append((encode_params(plan.suggest, r.params), [float(v) for v in values]))
     return out

@@ -15,6 +15,7 @@ from typing import Any
 from sweepspec.credentials import inline_secret, mask_url
 from sweepspec.errors import KeyPath, Problem
 from sweepspec.spec.expr import Expr, ExprError, parse_expr
+from sweepspec.spec.objective import SCORE
 from sweepspec.spec.root import Spec
 from sweepspec.spec.searcher import MULTI_OBJECTIVE_SEARCHERS, SEARCHER_OPTIONS
 from sweepspec.spec.source import SourceMap
@@ -287,14 +288,50 @@ def _check_try_first_entry(
 
 def _check_objective(spec: Spec, report: _Report) -> None:
     directions = spec.objective.directions
+    scored = spec.objective.score is not None
     for key in spec.stop.sweep.target or {}:
         if key not in directions:
+            hint = f" (with objective.score, the target is on {SCORE!r})" if scored else ""
             report.add(
                 ("stop", "sweep", "target", key),
                 f"target names {key!r}, which is not an optimised metric"
-                f"{did_you_mean(key, directions)}",
+                f"{did_you_mean(key, directions) or hint}",
                 "unknown-metric",
             )
+    if spec.objective.score is not None:
+        _check_score(spec.objective.score, spec.objective.score_metrics, report)
+
+
+def _check_score(text: str, metrics: list[str], report: _Report) -> None:
+    """``objective.score``: an expression over the listed metrics whose value is a number."""
+    from sweepspec.spec.expr import ExprEvalError
+
+    path: KeyPath = ("objective", "score")
+    expr = _parse(text, path, report)
+    if expr is None:
+        return
+    columns = expr.name_columns()
+    unknown = sorted(name for name in expr.names() if name not in metrics)
+    for name in unknown:
+        report.add(
+            path,
+            f"the score refers to {name!r}, which is not listed in objective.metrics"
+            f"{did_you_mean(name, metrics)} (at column {columns.get(name, 1)})",
+            "unknown-name",
+        )
+    if unknown:
+        return
+    try:  # the type of its value, at a point where every metric is 1
+        value = expr.evaluate(dict.fromkeys(expr.names(), 1.0))
+    except ExprEvalError:
+        return  # e.g. log(accuracy - 1): the value at one point says nothing of the others
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        kind = "a bool" if isinstance(value, bool) else f"a {type(value).__name__}"
+        report.add(
+            path,
+            f"the score must be a number, but {text!r} gives {kind}",
+            "expression",
+        )
 
 
 def _check_searcher(spec: Spec, params: list[Param], report: _Report) -> None:

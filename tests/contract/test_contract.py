@@ -381,6 +381,106 @@ def test_a_changed_spec_is_refused_until_fresh(sweep: Sweep) -> None:
     assert len(list(sweep.dir.glob("runs/changed.old-*"))) == 1
 
 
+# -- a score over several metrics -------------------------------------------------------------
+
+SCORE_OBJECTIVE = {
+    "metric": None,
+    "mode": "max",
+    "metrics": ["accuracy", "latency_ms"],
+    "score": "accuracy - 0.1 * latency_ms",
+}
+
+
+def test_a_score_is_what_is_pruned_ranked_and_shown_beside_its_metrics(sweep: Sweep) -> None:
+    """Three trials in turn under ASHA: x=0.6 is the most accurate, x=0.5 has the best score,
+    x=0.7 leads on accuracy at the first rung but is slow (latency 10 ms): pruned there, on
+    its score."""
+    sweep.write(
+        "score",
+        function="two_metrics",
+        objective={**SCORE_OBJECTIVE, "config": {"steps": 4}},
+        try_first=[{"x": 0.6, "y": 0.2}, {"x": 0.5, "y": 0.0}, {"x": 0.7, "y": 1.0}],
+        space={"x": {"uniform": [0.0, 1.0]}, "y": {"uniform": [0.0, 1.0]}},
+        scheduler={"type": "asha", "max_t": 4, "grace_period": 1, "reduction_factor": 2},
+        resources={"max_concurrent": 1},
+        trials={"num_samples": 3},
+    )
+    sweep.run().ok()
+    rows = {r["params.x"]: r for r in sweep.rows()}
+    assert {x: r["state"] for x, r in rows.items()} == {
+        "0.6": "COMPLETE",
+        "0.5": "COMPLETE",
+        "0.7": "PRUNED",
+    }
+    assert rows["0.7"]["iterations"] == "1"  # its accuracy (0.9) led the rung, its score did not
+    assert sweep.columns() == [
+        *("trial_id", "state", "score", "accuracy", "latency_ms", "params.x", "params.y"),
+        *COLUMNS_TAIL,
+    ]
+    for r in rows.values():  # every metric is recorded, and the score of its values beside them
+        assert float(r["score"]) == pytest.approx(
+            float(r["accuracy"]) - 0.1 * float(r["latency_ms"])
+        )
+    best, accurate = rows["0.5"], rows["0.6"]
+    assert float(accurate["accuracy"]) > float(best["accuracy"])  # the best is by score
+    assert float(best["score"]) == pytest.approx(1 - 0.2**2 - 0.1 / 4)
+    summary = sweep.summary()
+    assert summary["directions"] == {"score": "max"}
+    assert summary["score"] == "accuracy - 0.1 * latency_ms"
+    assert [b["trial_id"] for b in summary["best"]] == [best["trial_id"]]
+    assert set(summary["best"][0]["metrics"]) >= {"score", "accuracy", "latency_ms"}
+    text = sweep.best()
+    assert text.startswith(
+        f"# best trial {best['trial_id']}: score={float(best['score'])} "
+        f"(accuracy={float(best['accuracy'])}, latency_ms=0.0)\n"
+    )
+    assert yaml.safe_load(text)["x"] == 0.5
+    reports = read_reports(RunDir(sweep.run_dir), best["trial_id"])  # each report's own score
+    assert [r["score"] for r in reports] == pytest.approx([0.96 - 0.1 / s for s in (1, 2, 3, 4)])
+    table = sweep.command("results", "spec.yaml", "--no-plots").ok()
+    assert "score (max)" in table.out
+
+
+def test_a_score_fails_a_trial_as_a_metric_does_and_stops_name_it(sweep: Sweep) -> None:
+    modes = ["gap", "nan", "overflow", "missing", "own", "ok"]
+    sweep.write(
+        "scorefail",
+        function="two_metrics",
+        objective={**SCORE_OBJECTIVE, "config": {"steps": 4}},
+        space={"mode": {"choice": modes}, "x": {"uniform": [0.0, 1.0]}, "y": 0.0},
+        try_first=[{"mode": m, "x": 0.7 if m == "ok" else 0.5} for m in modes],
+        stop={"trial": {"score": 0.94}, "sweep": {"target": {"score": 0.94}}},
+        trials={"num_samples": 6},
+    )
+    run = sweep.run().ok()
+    assert "[stopped: target]" in run.err  # the ok trial's score reached 0.94
+    rows = {r["params.mode"]: r for r in sweep.rows()}
+    assert {m: rows[m]["state"] for m in modes} == {
+        "gap": "COMPLETE",
+        "nan": "FAILED",
+        "overflow": "FAILED",
+        "missing": "FAILED",
+        "own": "FAILED",
+        "ok": "COMPLETE",
+    }
+    failed = {f["trial_id"]: f["error"] for f in sweep.summary()["failed"]}
+    errors = {m: failed.get(rows[m]["trial_id"]) for m in modes}
+    assert errors["nan"].startswith("nan_metric: latency_ms = ") and "nan" in errors["nan"][24:]
+    assert errors["overflow"].startswith(
+        "nan_metric: the score 'accuracy - 0.1 * latency_ms' cannot be computed"
+    )
+    assert errors["missing"].startswith("missing_metric: the trial did not report 'latency_ms'")
+    assert errors["own"].startswith("reserved_metric: the trial reported 'score' itself")
+    # stop.trial on the score (a bare number: >=, the score's mode is max) ends ok at step 2
+    assert rows["ok"]["iterations"] == "2"
+    assert float(rows["ok"]["score"]) == pytest.approx(0.95)
+    # a report without latency_ms has no score: the scheduler never saw one
+    gap = read_reports(RunDir(sweep.run_dir), rows["gap"]["trial_id"])
+    assert [r["step"] for r in gap if "score" in r] == [2, 4]
+    assert float(rows["gap"]["score"]) == pytest.approx(0.96 - 0.1 / 4)
+    assert yaml.safe_load(sweep.best())["mode"] == "ok"
+
+
 # -- resume after SIGKILL ----------------------------------------------------------------------
 
 

@@ -95,7 +95,8 @@ def describe_optuna(plan: OptunaPlan, concurrency: str) -> list[str]:
     kwargs = "".join(f", {k}={v!r}" for k, v in s.sampler_kwargs.items())
     pruner_args = ", ".join(f"{k}={v!r}" for k, v in plan.pruner_kwargs.items())
     return [
-        f"optuna study {plan.study_name!r}, directions {s.directions}",
+        f"optuna study {plan.study_name!r}, directions {s.directions}"
+        + (f" of score = {s.score.text}" if s.score is not None else ""),
         f"sampler optuna.samplers.{s.sampler}(seed={s.seed}{kwargs})",
         f"pruner optuna.pruners.{plan.pruner}({pruner_args})",
         f"{len(s.suggest)} sampled parameter(s), {len(s.grid_points) or 1} grid point(s)",

@@ -1,5 +1,6 @@
 """The answer to each ``trial.report`` on the Optuna backend: continue, prune (the pruner says
-so) or stop (a ``stop.trial`` threshold or the scheduler's ``max_t`` is reached)."""
+so) or stop (a ``stop.trial`` threshold or the scheduler's ``max_t`` is reached). With
+``objective.score`` the pruner sees each report's score (:mod:`sweepspec.search.score`)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from sweepspec.backends.optuna_backend.compile import OptunaPlan
 from sweepspec.records import is_finite_number
+from sweepspec.search.score import SCORE
 
 if TYPE_CHECKING:
     import optuna
@@ -57,6 +59,11 @@ class Reports:
         values so far) and answer it."""
         plan = self.plan
         step = progress_step(plan.time_attr, iterations, elapsed, metrics)
+        score = plan.search.score
+        if score is not None:  # what the pruner and stop.trial see is the report's own score
+            value = score.of(new)  # none: the report lacks a metric of it (or names 'score')
+            new = {SCORE: value} if value is not None else {}
+            metrics = {**{k: v for k, v in metrics.items() if k != SCORE}, **new}
         values = {**metrics, "training_iteration": iterations, "time_total_s": elapsed}
         if plan.stop.reached(values):
             return "stop"

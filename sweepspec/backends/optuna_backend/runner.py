@@ -29,7 +29,7 @@ from sweepspec.backends.optuna_backend.lease import LEASE_SUFFIX, Lease, is_aliv
 from sweepspec.backends.optuna_backend.reports import Answer, Reports
 from sweepspec.backends.optuna_backend.tally import Tally
 from sweepspec.errors import DISK_FULL_HINT, Problem, SweepspecError
-from sweepspec.records import final_values, json_metrics
+from sweepspec.records import json_metrics
 from sweepspec.run.child import (
     DISK_FULL,
     ChildTask,
@@ -357,7 +357,8 @@ class OptunaRunner:
         r.iterations += 1
         r.metrics.update(metrics)
         now = time.monotonic() - r.started
-        append_report(self.rundir, r.logical, r.iterations, now, metrics, r.attempt)
+        scored = self.plan.search.scored(metrics)  # with objective.score: the report's score
+        append_report(self.rundir, r.logical, r.iterations, now, scored, r.attempt)
         crash_point("after_report")
         answer = self.reports.decide(r.trial, r.iterations, now, r.metrics, metrics)
         r.answer = answer
@@ -411,7 +412,7 @@ class OptunaRunner:
             state, values, retry = "FAIL", None, False
             error = f"the trial's results could not be recorded: {type(exc).__name__}: {exc}"
         t = r.trial
-        t.set_user_attr("metrics", json_metrics(r.metrics))
+        t.set_user_attr("metrics", json_metrics(self.plan.search.scored(r.metrics)))
         t.set_user_attr("iterations", r.iterations)
         t.set_user_attr("duration_s", round(duration, 3))
         t.set_user_attr("config", r.config)
@@ -459,7 +460,7 @@ class OptunaRunner:
             return "PRUNED", None, None, False
         metrics = dict(r.done[1]) if len(r.done) > 1 else {}
         r.metrics.update(metrics)
-        values = final_values(r.metrics, self.plan.search.metric_names)
+        values = self.plan.search.final_values(r.metrics)
         if isinstance(values, str):
             return "FAIL", None, values, False
         return "COMPLETE", values, None, False

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import importlib.util
 import re
+import warnings
 from typing import TYPE_CHECKING, Any
 
 from sweepspec.backends.optuna_backend.compile import OptunaPlan
@@ -114,6 +115,10 @@ def open_study(
         raise changed_spec_error(changed_sections(old, fp))
     if [d.name.lower() for d in study.directions] != plan.search.directions:
         raise changed_spec_error(["objective"])
+    if study.metric_names != plan.search.metric_names:  # once: a dashboard shows them by name
+        with warnings.catch_warnings():  # set_metric_names is "experimental" in Optuna 5
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            study.set_metric_names(plan.search.metric_names)
     session = int(study.user_attrs.get(SESSIONS_ATTR, 0))
     study.set_user_attr(SESSIONS_ATTR, session + 1)
     seed = plan.search.seed

@@ -262,6 +262,8 @@ def describe_ray(spec: Spec, experiment: str) -> list[str]:
         + (f", points_to_evaluate={len(o.try_first)} try_first" if o.try_first else "")
         + ")",
     ]
+    if o.score is not None:
+        lines.append(f"metric 'score' = {o.score.text}, from each report's own metrics")
     sched = f"scheduler {RAY_SCHEDULERS[plan.scheduler]}({_fmt(plan.scheduler_kwargs)})"
     if plan.mutations:
         muts = ", ".join(

@@ -38,7 +38,7 @@ from typing import Any
 
 from sweepspec.backends.ray_backend.compile import RayPlan
 from sweepspec.backends.ray_backend.ledger_file import LedgerFile
-from sweepspec.records import final_values, is_finite_number
+from sweepspec.records import is_finite_number
 from sweepspec.run.child import (
     ChildTask,
     died_before_returning,
@@ -51,6 +51,7 @@ from sweepspec.run.objective import Objective, load_objective
 from sweepspec.run.rundir import CHECKPOINT, FINAL_ERROR, TRIAL_LOG, RunDir
 from sweepspec.run.trial_log import cap_log
 from sweepspec.search.params import active_values
+from sweepspec.search.score import SCORE
 
 __all__ = [
     "CHECKPOINT_KEY",
@@ -255,7 +256,12 @@ class _Attempt:
         self.metrics.update(metrics)
         if self.plan.scheduler == "pbt" and not has_checkpoint:
             _final(self.tdir, PBT_NEEDS_CHECKPOINTS, self.iterations)
-        if all(
+        score = self.plan.search.score
+        if score is not None:  # the report's own score; a report without one is not shown
+            value = score.of(metrics)
+            if value is not None:
+                self._report({**self.metrics, SCORE: value}, checkpoint=has_checkpoint)
+        elif all(
             is_finite_number(self.metrics[m]) for m in self.plan.directions if m in self.metrics
         ):
             self._report(dict(self.metrics), checkpoint=has_checkpoint)
@@ -317,7 +323,7 @@ class _Attempt:
             raise TrialFailed(message)
         final = dict(done[1]) if len(done) > 1 and isinstance(done[1], dict) else {}
         metrics = {**self.metrics, **final}
-        values = final_values(metrics, list(self.plan.directions))
+        values = self.plan.search.final_values(metrics)  # (sets a score in metrics)
         if isinstance(values, str):
             _final(self.tdir, values, self.iterations)
         if metrics != self.forwarded:
