@@ -27,6 +27,11 @@ class Records(dict[str, TrialRecord]):
         self.states: Counter[str] = Counter()
         #: the largest numeric id (-1: none; None: to recount after a delete)
         self._top: int | None = -1
+        #: ids of the COMPLETE records in the order they became so (None: to recount)
+        self._completed: list[str] | None = []
+        #: counts the recounts of ``completed``: a reader that keeps a position in it starts
+        #: over when this changed
+        self.generation = 0
 
     def __setitem__(self, key: str, value: TrialRecord) -> None:
         old = self.get(key)
@@ -36,17 +41,40 @@ class Records(dict[str, TrialRecord]):
         self.states[value.state] += 1
         if self._top is not None and key.isdigit():
             self._top = max(self._top, int(key))
+        was = old is not None and old.state == "COMPLETE"
+        if was != (value.state == "COMPLETE"):
+            if was:
+                self._recount()
+            elif self._completed is not None:
+                self._completed.append(key)
+
+    def _recount(self) -> None:
+        self._completed = None
+        self.generation += 1
 
     def __delitem__(self, key: str) -> None:
         self.states[self[key].state] -= 1
+        if self[key].state == "COMPLETE":
+            self._recount()
         super().__delitem__(key)
         self._top = None
 
     def pop(self, key: str, *default: Any) -> Any:
         if key in self:
             self.states[self[key].state] -= 1
+            if self[key].state == "COMPLETE":
+                self._recount()
             self._top = None
         return super().pop(key, *default)
+
+    @property
+    def completed(self) -> list[str]:
+        """The ids of the COMPLETE records, in the order they were set: a record once
+        COMPLETE never changes, so a reader that remembers how far it read (and
+        :attr:`generation`) reads only what is new."""
+        if self._completed is None:
+            self._completed = [k for k, r in self.items() if r.state == "COMPLETE"]
+        return self._completed
 
     @property
     def top(self) -> int:
@@ -60,6 +88,8 @@ class Records(dict[str, TrialRecord]):
         dict.update(out, self)
         out.states = self.states.copy()
         out._top = self._top
+        out._completed = None if self._completed is None else list(self._completed)
+        out.generation = self.generation
         return out
 
     def setdefault(self, key: str, default: TrialRecord) -> TrialRecord:
@@ -74,6 +104,9 @@ class Records(dict[str, TrialRecord]):
     def clear(self) -> None:
         super().clear()
         self.states.clear()
+        self._top = -1
+        self._completed = []
+        self.generation += 1
 
 
 @dataclass

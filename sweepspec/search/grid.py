@@ -70,6 +70,12 @@ class GridCounter:
         if i is not None:
             self.counts[i] += 1
 
+    def copy(self) -> GridCounter:
+        out = GridCounter.__new__(GridCounter)
+        out.points, out._names, out._index = self.points, self._names, self._index
+        out.counts = list(self.counts)
+        return out
+
     def add_all(self, many: Iterable[Mapping[str, Any]]) -> GridCounter:
         for params in many:
             self.add(params)

@@ -204,6 +204,16 @@ def _bad_tag(err: Any, path: KeyPath, node: Any, source: SourceMap) -> Problem:
             f"{what} is a mapping with a `type` key", _dotted(path), source.locate(path), "type"
         )
     if tag == "<missing>":
+        near = [k for k in node if did_you_mean(str(k), ["type"])] if isinstance(node, dict) else []
+        if near:  # `tpye: asha`: the misspelt key, where it is
+            key = near[0]
+            return Problem(
+                f"unknown key {key!r}{did_you_mean(str(key), ['type'])}; {what} needs a type: "
+                f"one of {', '.join(expected)}",
+                _dotted((*path, key)),
+                source.key((*path, key)) or source.locate(path),
+                "unknown-key",
+            )
         return Problem(
             f"{what} needs a type: one of {', '.join(expected)}",
             _dotted((*path, "type")),

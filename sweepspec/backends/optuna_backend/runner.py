@@ -29,7 +29,7 @@ from sweepspec.backends.optuna_backend.lease import LEASE_SUFFIX, Lease, is_aliv
 from sweepspec.backends.optuna_backend.reports import Answer, Reports
 from sweepspec.backends.optuna_backend.tally import Tally
 from sweepspec.errors import DISK_FULL_HINT, Problem, SweepspecError
-from sweepspec.records import json_metrics
+from sweepspec.records import TERMINAL, json_metrics
 from sweepspec.run.child import (
     DISK_FULL,
     ChildTask,
@@ -95,6 +95,10 @@ class OptunaRunner:
     """Drives one sweep on an Optuna study until its budget is used or it is stopped."""
 
     _ledger_memo: tuple[int, Ledger] | None = None  # (journal version, its ledger)
+    #: how far the target check has read the ledger's COMPLETE records (generation, count)
+    _target_read: tuple[int, int] = (-1, 0)
+    #: the grid points' counts so far, and the trials counted in them
+    _grid: tuple[GridCounter, set[str]] | None = None
 
     def __init__(
         self,
@@ -208,11 +212,34 @@ class OptunaRunner:
             self.stopping = f"max_failed: {ledger.failed} trials failed"
 
     def _target_reached(self, ledger: Ledger, target: dict[str, float]) -> bool:
+        """Whether a COMPLETE trial reached ``target``: only the trials completed since the
+        last check are read (a finished trial never changes)."""
+        records = ledger.records
+        done = records.completed
+        generation, start = self._target_read
+        if generation != records.generation or start > len(done):
+            start = 0
+        self._target_read = (records.generation, len(done))
         directions = self.spec.objective.directions
-        return any(
-            r.state == "COMPLETE" and target_reached(r.metrics, target, directions)
-            for r in ledger.records.values()
-        )
+        return any(target_reached(records[k].metrics, target, directions) for k in done[start:])
+
+    def _grid_counts(self, ledger: Ledger) -> GridCounter:
+        """How often each grid point has been run or is running: a finished trial is counted
+        once (it never changes; all anew only when one left the ledger), the few in flight
+        every time (another worker's may still be getting its params)."""
+        records = ledger.records
+        if self._grid is None or not self._grid[1] <= records.keys():
+            self._grid = (GridCounter(self.plan.search.grid_points), set())
+        finished, counted = self._grid
+        for key in records.keys() - counted:
+            record = records[key]
+            if record.state in TERMINAL:
+                finished.add(record.params)
+                counted.add(key)
+        grid = finished.copy()
+        for key in records.keys() - counted:
+            grid.add(records[key].params)
+        return grid
 
     # -- launching ----------------------------------------------------------------------
 
@@ -223,10 +250,7 @@ class OptunaRunner:
             slots = self.plan.total_trials - ledger.finished - len(ledger.in_flight)
             if not waiting and slots <= 0:
                 return False
-            grid = None
-            if self.plan.search.grid_points:
-                grid = GridCounter(self.plan.search.grid_points)
-                grid.add_all(r.params for r in ledger.records.values())
+            grid = self._grid_counts(ledger) if self.plan.search.grid_points else None
             asked = self.asker.ask(grid)
             crash_point("after_ask")
             trial = asked.trial
