@@ -36,6 +36,7 @@ EPILOG = """common commands:
   sweepspec status sweeps/dqn.yaml           progress, best so far, ETA
   sweepspec results sweeps/dqn.yaml          top trials, best.yaml, trials.csv, plots
   sweepspec diff --rev origin/main sweeps/dqn.yaml   what a change does to the sweep
+  sweepspec dashboard sweeps/dqn.yaml        optuna-dashboard on the run (Optuna backend)
 
 exit codes: 0 ok, 1 an error in the input (no traceback), 2 usage, 3 a bug in sweepspec,
 130 interrupted. SWEEPSPEC_DEBUG=1 shows every traceback.
@@ -111,6 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
     _status_parser(sub)
     _results_parser(sub)
     _diff_parser(sub)
+    _dashboard_parser(sub)
     _schema_parser(sub)
     p = _command_parser(
         sub,
@@ -231,6 +233,31 @@ def _results_parser(sub: _Sub[argparse.ArgumentParser]) -> None:
         )
     )
     _files(p.add_argument("--trials-csv", metavar="PATH", help="also write trials.csv to PATH"))
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"a port number is needed, but got {text!r}") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"0 <= port <= 65535 must hold, but got {value}")
+    return value
+
+
+def _dashboard_parser(sub: _Sub[argparse.ArgumentParser]) -> None:
+    p = _command_parser(
+        sub,
+        "dashboard",
+        "serve optuna-dashboard on a run, until Ctrl-C",
+        "Reads the run's Optuna storage (while the sweep runs or after) and serves it "
+        "read-only; needs the dashboard extra: pip install 'sweepspec[dashboard]'.",
+    )
+    _spec_args(p)
+    p.add_argument(
+        "--port", type=_port, default=8080, metavar="N", help="port (default 8080; 0: any free)"
+    )
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
 
 
 def _diff_parser(sub: _Sub[argparse.ArgumentParser]) -> None:

@@ -117,3 +117,11 @@ def no_local_ray() -> None:
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     stop_local_ray()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under ``pytest -n 2 --dist loadgroup`` (scripts/test), the tests that start Ray run one
+    after another on one worker: two Ray clusters on two cores would starve each other."""
+    for item in items:
+        if "ray_backend" in item.nodeid or "[ray" in item.nodeid:
+            item.add_marker(pytest.mark.xdist_group("ray"))

@@ -67,6 +67,11 @@ class Backend(Protocol):
         """The trials of a run of this backend so far (changes nothing the run needs)."""
         ...
 
+    def optuna_storage(self, loaded: LoadedSpec, rundir: RunDir) -> object | None:
+        """The run's Optuna storage, for ``sweepspec dashboard``; None for a backend that
+        keeps none."""
+        ...
+
 
 def backend_named(name: str) -> Backend:
     """The backend registered as ``name``."""

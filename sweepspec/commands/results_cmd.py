@@ -81,7 +81,7 @@ def main(args: argparse.Namespace) -> int:
 
 
 def _track(args: argparse.Namespace, view: RunView, records: Sequence[TrialRecord]) -> None:
-    tracker = tracker_for(view.spec.spec, view.meta)
+    tracker = tracker_for(view.spec.spec, view.meta, view.rundir)
     if tracker is not None:
         logged = tracker.close(records)
         if logged and args.format == "table":

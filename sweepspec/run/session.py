@@ -145,7 +145,7 @@ class Session:
         if primary:  # the run's budget as this session runs it (overrides included)
             meta["num_samples"] = trial_count(loaded.spec)
             rundir.write_meta(meta)
-        tracker = tracker_for(loaded.spec, meta) if primary else None
+        tracker = tracker_for(loaded.spec, meta, rundir) if primary else None
         old_run = old if options.warm_start else None
         started = time.monotonic() if options.started is None else options.started
         return cls(loaded, rundir, meta, old_run, tracker, started=started, primary=primary)

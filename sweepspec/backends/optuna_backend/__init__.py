@@ -54,5 +54,12 @@ class _OptunaBackend:
         study = load_study(loaded, rundir, str(meta.get("study_name") or loaded.spec.run_name))
         return tally(study.get_trials(deepcopy=False), lambda p: decode_params(suggest, p))
 
+    def optuna_storage(self, loaded: LoadedSpec, rundir: RunDir) -> object | None:
+        """The run's Optuna storage (its journal, repaired if a crash damaged it, or the
+        spec's database), for ``sweepspec dashboard``."""
+        from sweepspec.backends.optuna_backend.storage import open_storage
+
+        return open_storage(loaded.spec, rundir)
+
 
 BACKEND = _OptunaBackend()

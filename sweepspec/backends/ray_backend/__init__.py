@@ -47,5 +47,8 @@ class _RayBackend:
 
         return LedgerFile(rundir.ledger_file).ledger()
 
+    def optuna_storage(self, loaded: LoadedSpec, rundir: RunDir) -> object | None:
+        return None  # Ray keeps its trials in its own experiment state
+
 
 BACKEND = _RayBackend()

@@ -80,7 +80,9 @@ class SweepCallback(Callback):
         #: the error that must stop the run (a full disk): Tune wraps what a callback raises
         #: in a TuneError of its own text; the session raises this instead
         self.fatal: SweepspecError | None = None
-        #: called with the ledger after each trial's end (results files, MLflow); never pickled
+        #: called with the ledger after each trial's end and every turn of Tune's loop (results
+        #: files, meta.json's run time, MLflow: the session writes only what is due); never
+        #: pickled
         self.on_record: Callable[[Ledger], None] | None = None
         #: told to launch no more trials once a whole-sweep stop is reached; never pickled
         self.generator: SpecSearchGenerator | None = None
@@ -277,9 +279,13 @@ class SweepCallback(Callback):
             self.generator.stop_launching(self.stopper.reason)
 
     def on_step_end(self, iteration: int, trials: list[Any], **info: Any) -> None:
-        if self.progress is None or time.monotonic() - self.last_update < 0.25:
+        if time.monotonic() - self.last_update < 0.25:
             return
         self.last_update = time.monotonic()
+        if self.on_record is not None:  # a live run's time in meta.json, while trials run
+            self.on_record(self.ledger)
+        if self.progress is None:
+            return
         running = sum(1 for t in trials if t.status == "RUNNING")
         self.progress.update(self.ledger, self.elapsed(), running)
 

@@ -79,11 +79,13 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     groups: list[int] = []
     try:
         head = _ray_start(
-            ["--head", f"--port={port}", "--include-dashboard=false"], "head", logs / "head.log"
+            ["--head", f"--port={port}", "--include-dashboard=false", "--num-cpus=1"],
+            "head",
+            logs / "head.log",
         )
         groups.append(head.pid)
         assert head.wait(timeout=120) == 0, (logs / "head.log").read_text()
-        worker = _ray_start([f"--address={address}"], "worker", logs / "worker.log")
+        worker = _ray_start([f"--address={address}", "--num-cpus=1"], "worker", logs / "worker.log")
         groups.append(worker.pid)
         assert worker.wait(timeout=120) == 0, (logs / "worker.log").read_text()
         yield address
@@ -142,5 +144,6 @@ def test_trials_run_on_both_nodes(
         table = list(csv.DictReader(fh))
     errors = [r.error for r in outcome.ledger.records.values() if r.error]
     assert len(table) == 4 and {r["state"] for r in table} == {"COMPLETE"}, errors
+    # one CPU a node and two trials at once: both nodes run trials, whatever the load
     assert {r["node"] for r in table} == {"head", "worker"}, table
     assert len({r["actor_pid"] for r in table}) >= 2
