@@ -12,7 +12,7 @@ point is enqueued before each ask that finds no trial waiting.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -56,21 +56,33 @@ class Asked:
 class FeasibleAsker:
     """Asks ``study`` for configs that satisfy the plan's constraints."""
 
-    def __init__(self, plan: SearchPlan, study: optuna.Study) -> None:
+    def __init__(
+        self,
+        plan: SearchPlan,
+        study: optuna.Study,
+        worst: Callable[[], list[float] | None] | None = None,
+    ) -> None:
         self.plan = plan
         self.study = study
+        #: the worst values so far, from a caller that keeps them (a driver's ledger); else
+        #: the study's completed trials are read for them at each rejection
+        self._worst = worst
 
-    def ask(self, grid: GridCounter | None = None) -> Asked:
+    def ask(self, grid: GridCounter | None = None, *, waiting: bool | None = None) -> Asked:
         """The next feasible trial; ``grid``: how often each grid point has run so far (needed
-        when the plan has grid points)."""
-        if self.plan.grid_points and not self._waiting():
+        when the plan has grid points); ``waiting``: whether the study holds WAITING trials,
+        when the caller knows (None: the study is asked, which reads every trial)."""
+        if waiting is None:
+            waiting = self._waiting()
+        if self.plan.grid_points and not waiting:
             point = (grid or GridCounter(self.plan.grid_points)).least()
             self.study.enqueue_trial(
                 encode_params(self.plan.suggest, point), user_attrs={"grid": True}
             )
+            waiting = True
         space = self.plan.space
         for _ in range(MAX_REJECTIONS):
-            trial = self._ask()
+            trial = self._ask(waiting)
             try:
                 values = sample_params(space, self.plan.suggest, trial)
             except SweepspecError:
@@ -89,16 +101,26 @@ class FeasibleAsker:
             self._reject(trial, violated)
         raise too_many_rejections()
 
-    def _ask(self) -> optuna.Trial:
+    def _ask(self, waiting: bool) -> optuna.Trial:
         """``study.ask()``; a sampler that fails there is the spec's error, with its message
-        (the trial Optuna had created for it is told FAIL first)."""
+        (the trial Optuna had created for it is told FAIL first). With no WAITING trial, a
+        new trial without ``ask``'s search for one: Optuna 5.0 reads every trial of the study
+        for it (``Study._pop_waiting_trial_id``), a cost per trial that grows with the run."""
         try:
-            return self.study.ask()
+            return self.study.ask() if waiting else self._new_trial()
         except SweepspecError:
             raise  # the storage failed (a full disk): the next run recovers what it left
         except Exception as exc:
             self._fail_created()
             raise searcher_error(self.plan, exc) from None
+
+    def _new_trial(self) -> optuna.Trial:
+        """What ``study.ask()`` does when no trial is WAITING (optuna/study/study.py, 5.0)."""
+        import optuna
+
+        study = self.study
+        study._thread_local.cached_all_trials = None
+        return optuna.Trial(study, study._storage.create_new_trial(study._study_id))
 
     def _fail_created(self) -> None:
         import optuna
@@ -120,7 +142,7 @@ class FeasibleAsker:
 
         trial.set_user_attr(REJECTED_ATTR, [int(i) for i in violated])
         trial.set_constraint("sweepspec", float(len(violated)))
-        worst = self.worst_values()
+        worst = self._worst() if self._worst is not None else self.worst_values()
         if worst is None:
             self.study.tell(trial, state=optuna.trial.TrialState.FAIL)
         else:

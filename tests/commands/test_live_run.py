@@ -54,16 +54,22 @@ def _status(capsys: Capsys) -> dict[str, Any]:
     return data
 
 
-def test_status_of_a_run_in_progress_killed_and_resumed(tmp_path: Path, capsys: Capsys) -> None:
-    write_spec(tmp_path, SLOW)
+@pytest.mark.parametrize("backend", ["optuna", "ray"])
+def test_status_of_a_run_in_progress_killed_and_resumed(
+    tmp_path: Path, capsys: Capsys, backend: str
+) -> None:
+    write_spec(tmp_path, {**SLOW, "backend": {"type": backend}})
     proc = popen(tmp_path)
     try:
         _wait_for_finished(tmp_path, 1)
         live = _status(capsys)
         assert main(["status", "spec.yaml"]) == 0
         text = capsys.readouterr().out
+        assert main(["results", "spec.yaml", "--format", "json", "--no-plots"]) == 0
+        partial = json.loads(capsys.readouterr().out)  # results of a run in progress
     finally:
         kill_group(proc)  # SIGKILL: what a killed run leaves behind
+    assert partial["trials"]["COMPLETE"] >= 1 and 1 <= len(partial["top"]) < TOTAL
     done = sum(live["trials"][s] for s in ("COMPLETE", "PRUNED", "FAILED"))
     assert live["num_samples"] == TOTAL and 1 <= done < TOTAL
     assert live["running"] is True and live["concurrency"] == 2

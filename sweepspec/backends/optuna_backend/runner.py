@@ -29,7 +29,7 @@ from sweepspec.backends.optuna_backend.lease import LEASE_SUFFIX, Lease, is_aliv
 from sweepspec.backends.optuna_backend.reports import Answer, Reports
 from sweepspec.backends.optuna_backend.tally import Tally
 from sweepspec.errors import DISK_FULL_HINT, Problem, SweepspecError
-from sweepspec.records import TERMINAL, json_metrics
+from sweepspec.records import TERMINAL, is_finite_number, json_metrics
 from sweepspec.run.child import (
     DISK_FULL,
     ChildTask,
@@ -99,6 +99,8 @@ class OptunaRunner:
     _target_read: tuple[int, int] = (-1, 0)
     #: the grid points' counts so far, and the trials counted in them
     _grid: tuple[GridCounter, set[str]] | None = None
+    #: the worst objective values of the COMPLETE trials read so far (generation, count, worst)
+    _worst_read: tuple[int, int, list[float] | None] = (-1, 0, None)
 
     def __init__(
         self,
@@ -117,7 +119,7 @@ class OptunaRunner:
         self.rundir: RunDir = session.rundir
         self.plan = plan
         self.study = study
-        self.asker = FeasibleAsker(plan.search, study)
+        self.asker = FeasibleAsker(plan.search, study, worst=self._worst_values)
         self.func = func
         self.concurrency = concurrency
         self.gpu_slots = gpu_slots or []
@@ -223,6 +225,28 @@ class OptunaRunner:
         directions = self.spec.objective.directions
         return any(target_reached(records[k].metrics, target, directions) for k in done[start:])
 
+    def _worst_values(self) -> list[float] | None:
+        """The worst value of each objective among the COMPLETE trials (what a rejected
+        proposal is told; None before any): each trial read once, as it completes."""
+        records = self._ledger().records
+        done = records.completed
+        generation, start, worst = self._worst_read
+        if generation != records.generation or start > len(done):
+            start, worst = 0, None
+        names = self.plan.search.metric_names
+        maximize = [d == "maximize" for d in self.plan.search.directions]
+        for key in done[start:]:
+            metrics = records[key].metrics
+            numbers = [float(v) for v in (metrics.get(n) for n in names) if is_finite_number(v)]
+            if len(numbers) != len(names):
+                continue
+            worst = numbers if worst is None else [
+                min(w, v) if up else max(w, v)
+                for w, v, up in zip(worst, numbers, maximize, strict=True)
+            ]  # fmt: skip
+        self._worst_read = (records.generation, len(done), worst)
+        return worst
+
     def _grid_counts(self, ledger: Ledger) -> GridCounter:
         """How often each grid point has been run or is running: a finished trial is counted
         once (it never changes; all anew only when one left the ledger), the few in flight
@@ -251,7 +275,7 @@ class OptunaRunner:
             if not waiting and slots <= 0:
                 return False
             grid = self._grid_counts(ledger) if self.plan.search.grid_points else None
-            asked = self.asker.ask(grid)
+            asked = self.asker.ask(grid, waiting=waiting)  # (the ledger knows: no scan)
             crash_point("after_ask")
             trial = asked.trial
             logical = str(trial.user_attrs.get("logical", _next_id(ledger)))
