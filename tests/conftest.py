@@ -8,7 +8,7 @@ repository (golden files, ``sweeps/``) use absolute paths or ``chdir`` there the
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -34,6 +34,22 @@ def unavailable(why: str) -> NoReturn:
     if os.environ.get("SWEEPSPEC_REQUIRE_ALL") == "1":
         pytest.fail(f"{why} (SWEEPSPEC_REQUIRE_ALL=1: scripts/test installs it)", pytrace=False)
     pytest.skip(why)
+
+
+@pytest.fixture(autouse=True)
+def _one_ray_test_at_a_time(request: pytest.FixtureRequest) -> Iterator[None]:
+    """The tests marked ``ray`` hold one lock of this machine while they run: under
+    ``pytest -n 2`` (scripts/test) the other test process runs the rest meanwhile, never a
+    second Ray test (two Ray clusters running trials on two cores would starve each other)."""
+    if request.node.get_closest_marker("ray") is None:
+        yield
+        return
+    import fcntl
+    import tempfile
+
+    with open(Path(tempfile.gettempdir()) / "sweepspec-tests-ray.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
 
 
 @pytest.fixture(autouse=True)
@@ -117,11 +133,3 @@ def no_local_ray() -> None:
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     stop_local_ray()
-
-
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Under ``pytest -n 2 --dist loadgroup`` (scripts/test), the tests that start Ray run one
-    after another on one worker: two Ray clusters on two cores would starve each other."""
-    for item in items:
-        if "ray_backend" in item.nodeid or "[ray" in item.nodeid:
-            item.add_marker(pytest.mark.xdist_group("ray"))

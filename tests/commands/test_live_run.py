@@ -54,7 +54,7 @@ def _status(capsys: Capsys) -> dict[str, Any]:
     return data
 
 
-@pytest.mark.parametrize("backend", ["optuna", "ray"])
+@pytest.mark.parametrize("backend", ["optuna", pytest.param("ray", marks=pytest.mark.ray)])
 def test_status_of_a_run_in_progress_killed_and_resumed(
     tmp_path: Path, capsys: Capsys, backend: str
 ) -> None:

@@ -63,7 +63,7 @@ def test_a_full_disk_stops_the_run_cleanly_and_it_resumes_once_there_is_room(
     concurrency = 2
     if process == "trial":
         config["environ"] = arm
-    if point == "before_record_append":  # no trial process writing when the driver appends
+    if process == "driver":  # no trial process writing when the driver meets the full disk
         config, concurrency = {"steps": 0}, 1
     sweep.write(
         "full",
