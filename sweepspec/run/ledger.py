@@ -67,6 +67,15 @@ class Records(dict[str, TrialRecord]):
             self._top = None
         return super().pop(key, *default)
 
+    def completed_since(self, mark: tuple[int, int]) -> tuple[list[str], tuple[int, int], bool]:
+        """The ids completed since ``mark`` (what an earlier call returned; ``(-1, 0)`` at
+        first), the mark to pass next, and whether these are all of them anew (the first
+        call, or after a recount: what the reader kept from earlier reads is stale)."""
+        done = self.completed
+        generation, start = mark
+        anew = generation != self.generation or start > len(done)
+        return done[0 if anew else start :], (self.generation, len(done)), anew
+
     @property
     def completed(self) -> list[str]:
         """The ids of the COMPLETE records, in the order they were set: a record once

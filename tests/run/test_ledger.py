@@ -19,16 +19,20 @@ def test_completed_lists_what_became_complete_and_a_reader_reads_only_that() -> 
     records["1"] = TrialRecord("1", "COMPLETE")
     records["0"] = TrialRecord("0", "COMPLETE")
     assert records.completed == ["1", "0"]  # in the order they became COMPLETE
-    seen = len(records.completed)
+    new, mark, anew = records.completed_since((-1, 0))
+    assert (new, anew) == (["1", "0"], True)
     records["2"] = TrialRecord("2", "PRUNED")
     records["3"] = TrialRecord("3", "COMPLETE")
-    assert records.completed[seen:] == ["3"]
+    new, mark, anew = records.completed_since(mark)
+    assert (new, anew) == (["3"], False)
+    assert records.completed == ["1", "0", "3"]
     copy = records.copy()
     copy["4"] = TrialRecord("4", "COMPLETE")
     assert records.completed == ["1", "0", "3"] and copy.completed[-1] == "4"
     generation = records.generation
     del records["1"]  # a record that leaves makes a reader start over
     assert records.generation != generation and records.completed == ["0", "3"]
+    assert records.completed_since(mark) == (["0", "3"], (records.generation, 2), True)
 
 
 def test_completed_equals_a_full_scan_whatever_is_set() -> None:

@@ -95,12 +95,13 @@ class OptunaRunner:
     """Drives one sweep on an Optuna study until its budget is used or it is stopped."""
 
     _ledger_memo: tuple[int, Ledger] | None = None  # (journal version, its ledger)
-    #: how far the target check has read the ledger's COMPLETE records (generation, count)
+    #: how far the target check has read the ledger's COMPLETE records (Records.completed_since)
     _target_read: tuple[int, int] = (-1, 0)
     #: the grid points' counts so far, and the trials counted in them
     _grid: tuple[GridCounter, set[str]] | None = None
-    #: the worst objective values of the COMPLETE trials read so far (generation, count, worst)
-    _worst_read: tuple[int, int, list[float] | None] = (-1, 0, None)
+    #: how far the worst values have read the COMPLETE records, and those values
+    _worst_read: tuple[int, int] = (-1, 0)
+    _worst: list[float] | None = None
 
     def __init__(
         self,
@@ -217,25 +218,19 @@ class OptunaRunner:
         """Whether a COMPLETE trial reached ``target``: only the trials completed since the
         last check are read (a finished trial never changes)."""
         records = ledger.records
-        done = records.completed
-        generation, start = self._target_read
-        if generation != records.generation or start > len(done):
-            start = 0
-        self._target_read = (records.generation, len(done))
+        new, self._target_read, _ = records.completed_since(self._target_read)
         directions = self.spec.objective.directions
-        return any(target_reached(records[k].metrics, target, directions) for k in done[start:])
+        return any(target_reached(records[k].metrics, target, directions) for k in new)
 
     def _worst_values(self) -> list[float] | None:
         """The worst value of each objective among the COMPLETE trials (what a rejected
         proposal is told; None before any): each trial read once, as it completes."""
         records = self._ledger().records
-        done = records.completed
-        generation, start, worst = self._worst_read
-        if generation != records.generation or start > len(done):
-            start, worst = 0, None
+        new, self._worst_read, anew = records.completed_since(self._worst_read)
+        worst = None if anew else self._worst
         names = self.plan.search.metric_names
         maximize = [d == "maximize" for d in self.plan.search.directions]
-        for key in done[start:]:
+        for key in new:
             metrics = records[key].metrics
             numbers = [float(v) for v in (metrics.get(n) for n in names) if is_finite_number(v)]
             if len(numbers) != len(names):
@@ -244,7 +239,7 @@ class OptunaRunner:
                 min(w, v) if up else max(w, v)
                 for w, v, up in zip(worst, numbers, maximize, strict=True)
             ]  # fmt: skip
-        self._worst_read = (records.generation, len(done), worst)
+        self._worst = worst
         return worst
 
     def _grid_counts(self, ledger: Ledger) -> GridCounter:
