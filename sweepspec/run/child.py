@@ -37,7 +37,7 @@ from typing import Any
 
 from sweepspec.errors import DISK_FULL_ERRNOS
 from sweepspec.records import plain_value
-from sweepspec.run.crash import crash_point
+from sweepspec.run.crash import crash_point, new_trial
 from sweepspec.run.rundir import CHECKPOINT, TRIAL_LOG
 from sweepspec.trial import TrialStopped
 
@@ -303,6 +303,7 @@ def child_main(conn: Connection, task: ChildTask) -> None:
         current: ChildTask | None = task
         while current is not None:
             _open_log(current)
+            new_trial()  # crash points count this trial's hits (tests)
             clean = _run_trial(conn, replace(current, func=func))
             if not (current.reuse and clean and _left_nothing() and _room_left(current)):
                 break

@@ -1,6 +1,8 @@
 """Deterministic crash points, for the tests that prove a crash at any moment loses at most
 the trials in flight: ``SWEEPSPEC_CRASH_AT=<point>:<n>[,<point>:<n>...]`` makes the process
-that reaches ``point`` for the n-th time kill itself with SIGKILL, there and then.
+that reaches ``point`` for the n-th time kill itself with SIGKILL, there and then (a trial
+process counts the hits of each trial it runs: a process reused for the next trial starts
+counting again, as a fresh one would).
 
 Points (the processes that reach them):
 
@@ -29,7 +31,7 @@ from __future__ import annotations
 import os
 import signal
 
-__all__ = ["POINTS", "crash_point"]
+__all__ = ["POINTS", "crash_point", "new_trial"]
 
 POINTS = (
     "after_ask",
@@ -110,11 +112,13 @@ def _slack(fd: int) -> int:
     return -st.st_size % block
 
 
-def _reset_after_fork() -> None:
+def new_trial() -> None:
+    """A trial process starts a trial: it reads its environment again (an objective may arm
+    it) and counts this trial's hits (a reused process behaves as a freshly forked one)."""
     global _plan
-    _plan = None  # a forked trial process reads its environment (an objective may arm it)
-    _hits.clear()  # and counts its own hits
+    _plan = None
+    _hits.clear()
     _fired.clear()
 
 
-os.register_at_fork(after_in_child=_reset_after_fork)
+os.register_at_fork(after_in_child=new_trial)

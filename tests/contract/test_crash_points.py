@@ -66,7 +66,9 @@ def test_a_trial_killed_mid_checkpoint_write_resumes_from_the_one_before(sweep: 
         objective={
             "config": {
                 "epochs": 5,
-                "step_seconds": 0.02,
+                # long enough that no checkpoint is skipped as too costly (a save is due once
+                # 20x its cost has passed), even on a loaded machine
+                "step_seconds": 0.1,
                 "crash_at": "mid_checkpoint_write:3",
                 "crash_once": str(once),
             }

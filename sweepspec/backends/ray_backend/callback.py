@@ -86,6 +86,9 @@ class SweepCallback(Callback):
         self.on_record: Callable[[Ledger], None] | None = None
         #: told to launch no more trials once a whole-sweep stop is reached; never pickled
         self.generator: SpecSearchGenerator | None = None
+        #: on a resume, the Ray trial ids of the snapshot Ray restores (checked at the first
+        #: step: Ray starts the experiment over, silently, when its restore fails)
+        self.restored: set[str] = set()
 
     def __getstate__(self) -> dict[str, Any]:  # saved in tuner.pkl: no live objects
         state = dict(self.__dict__)
@@ -160,8 +163,7 @@ class SweepCallback(Callback):
             self._maybe_warn_short()
         if self.progress is not None:
             self.progress.trial_done(tid, state, metrics, error)
-        if self.on_record is not None:
-            self.on_record(self.ledger)
+        self._record()
 
     def _maybe_warn_short(self) -> None:
         if self.warned or len(self.durations) < SHORT_TRIAL_AFTER:
@@ -223,6 +225,17 @@ class SweepCallback(Callback):
             self.fatal = exc
             raise
 
+    def _record(self) -> None:
+        """The results files, meta.json and MLflow, as far as they are due; an error writing
+        them (a full disk) stops the run and is the one shown."""
+        if self.on_record is None:
+            return
+        try:
+            self.on_record(self.ledger)
+        except SweepspecError as exc:
+            self.fatal = exc
+            raise
+
     def _stop_if_disk_full(self, trial: Any) -> None:
         """A trial that met a full disk did not fail: the run stops (the trial stays in
         flight in the ledger, to run again when the run resumes)."""
@@ -275,15 +288,33 @@ class SweepCallback(Callback):
         signal.signal(signal.SIGINT, handler)
 
     def on_step_begin(self, iteration: int, trials: list[Any], **info: Any) -> None:
+        if self.restored:
+            self._check_restored(trials)
         if self.stopper.reason and self.generator is not None:
             self.generator.stop_launching(self.stopper.reason)
+
+    def _check_restored(self, trials: list[Any]) -> None:
+        """Ray restored the snapshot's trials; or it failed to, and would start the
+        experiment over (every trial again): the run stops before any trial starts."""
+        expected, self.restored = self.restored, set()
+        if expected & {t.trial_id for t in trials}:
+            return
+        self.fatal = SweepspecError(
+            Problem(
+                f"Ray could not restore its experiment state in {self.rundir.experiment} and "
+                "would run every trial again; no trial was started. Run with --fresh to start "
+                "over (the old run is kept aside), or --warm-start to start a new run whose "
+                "searcher first learns from the finished trials",
+                code="ray-state",
+            )
+        )
+        raise self.fatal
 
     def on_step_end(self, iteration: int, trials: list[Any], **info: Any) -> None:
         if time.monotonic() - self.last_update < 0.25:
             return
         self.last_update = time.monotonic()
-        if self.on_record is not None:  # a live run's time in meta.json, while trials run
-            self.on_record(self.ledger)
+        self._record()  # a live run's time in meta.json, while trials run
         if self.progress is None:
             return
         running = sum(1 for t in trials if t.status == "RUNNING")

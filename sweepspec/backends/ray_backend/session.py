@@ -6,22 +6,14 @@ The run directory is the Optuna backend's (``spec.yaml``, ``meta.json``, ``trial
 - ``tune/``: the Ray experiment (``RunConfig(storage_path=<run dir>, name="tune")``); a re-run
   of the same spec restores it with ``Tuner.restore`` and goes on;
 - ``ledger.jsonl``: the exactly-once record of trials, appended by a driver-side Ray callback
-  when a trial starts and ends. Ray snapshots its experiment state every few seconds and
-  after every step in which a trial saved a checkpoint (``schedulers.SnapshotOnCheckpoint``),
-  so the last snapshot names each trial's newest checkpoint. On resume, :func:`reconcile`
-  squares the ledger with the snapshot:
+  when a trial starts and ends; on resume it is squared with Ray's last snapshot
+  (:mod:`.restore`), and it is all a resume needs when Ray's own state is lost.
 
-  - a trial the snapshot knows that ended after it is run again by Ray, recognised by its
-    trial id: its trainable returns the recorded result without running the objective, it is
-    never recorded twice, and the searcher is told that result again;
-  - a trial the snapshot does not know that had ended is kept: it counts against the budget
-    and is told to the searcher (``SpecSearch.adopt``), which does not run a replayed
-    proposal of its config again;
-  - a trial the snapshot does not know that was running is dropped and started over.
+Ray writes ``tune/`` through :mod:`.atomic_fs`: every file whole or not at all.
 
 Trial ids in ``trials.csv`` are the order in which trials were created (0, 1, ...), as on
-the Optuna backend (a dropped trial's id is not reused); ``trials/<ray trial id>/`` holds a
-trial's ``log.txt`` and error files.
+the Optuna backend (the id of a trial dropped on resume goes to the one replacing it);
+``trials/<ray trial id>/`` holds a trial's ``log.txt`` and error files.
 """
 
 from __future__ import annotations
@@ -29,17 +21,17 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import shutil
 import sys
 import time
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
+from sweepspec.backends.ray_backend.atomic_fs import atomic_local_fs
 from sweepspec.backends.ray_backend.compile import RayPlan, compile_ray
 from sweepspec.backends.ray_backend.env import set_ray_env
 from sweepspec.backends.ray_backend.ledger_file import LedgerFile
 from sweepspec.backends.ray_backend.leftovers import forget_session, kill_leftovers, record_session
+from sweepspec.backends.ray_backend.restore import StateDamaged, has_state, restore, set_aside
 from sweepspec.errors import DISK_FULL_ERRNOS, Problem, SweepspecError, io_problem
 from sweepspec.run.rundir import EXPERIMENT_NAME, RunDir
 from sweepspec.run.session import ProgressSink, RunOptions, RunOutcome, Session
@@ -52,7 +44,7 @@ if TYPE_CHECKING:
     from sweepspec.backends.ray_backend.search import SpecSearchGenerator
     from sweepspec.backends.ray_backend.stopper import SpecStopper
 
-__all__ = ["check_resources", "reconcile", "run_ray"]
+__all__ = ["check_resources", "run_ray"]
 
 log = logging.getLogger("sweepspec")
 
@@ -196,139 +188,9 @@ def _configs(
         callbacks=[callback],
         failure_config=tune.FailureConfig(max_failures=plan.max_failures),
         checkpoint_config=tune.CheckpointConfig(num_to_keep=plan.keep_checkpoints),
+        storage_filesystem=atomic_local_fs(),
     )
     return tune_config, run_config
-
-
-def _restore(
-    path: Path,
-    trainable: Any,
-    ledger_file: LedgerFile,
-    *,
-    callback_factory: Callable[[SpecStopper], SweepCallback],
-    num_samples: int,
-    concurrency: int | None,
-    deadline: float | None,
-) -> Any | None:
-    """``Tuner.restore`` of the experiment at ``path``, with this session's callback and
-    budget (``num_samples``, deadline, concurrency: Ray would restore the old ones); None
-    when its state is damaged and no trial has finished (start over)."""
-    import pickle
-
-    from ray import tune
-
-    try:
-        tuner = tune.Tuner.restore(
-            str(path),
-            trainable,
-            param_space={},
-            resume_unfinished=True,
-            resume_errored=False,
-            restart_errored=False,
-        )
-    except (
-        EOFError,
-        pickle.UnpicklingError,
-        ValueError,
-        TypeError,
-        AttributeError,
-        ImportError,
-    ) as exc:
-        finished = ledger_file.ledger().finished
-        if finished == 0:
-            aside = path.with_name(f"{path.name}.damaged-{time.strftime('%Y%m%d-%H%M%S')}")
-            shutil.move(str(path), str(aside))
-            started = ledger_file.path  # only starts of trials that start over
-            if started.exists():
-                shutil.move(str(started), str(aside / started.name))
-            print(
-                f"the Ray experiment state was damaged ({type(exc).__name__}); no trial had "
-                f"finished, so the sweep starts over (old state kept in {aside})",
-                file=sys.stderr,
-                flush=True,
-            )
-            return None
-        raise SweepspecError(
-            Problem(
-                f"the Ray experiment state in {path} is damaged ({type(exc).__name__}: "
-                f"{str(exc)[:200]}) and {finished} trial(s) had finished. Run with "
-                "--fresh to start over (the old run is kept aside), or --warm-start to start a "
-                "new run whose searcher first learns from the finished trials",
-                code="ray-state",
-            )
-        ) from None
-    inner = getattr(tuner, "_local_tuner", None)
-    if inner is None:  # Ray Client: the restored callbacks and budget are used as saved
-        return tuner
-    adopted = reconcile(path, ledger_file)
-    run_config = inner._run_config
-    stopper = run_config.stop
-    callback = callback_factory(stopper)
-    run_config.callbacks = [callback]
-    inner._tune_config.time_budget_s = None
-    search_alg = inner._tune_config.search_alg
-    if hasattr(search_alg, "override"):
-        search_alg.override(num_samples - len(adopted), concurrency, deadline)
-        search_alg.adopt(adopted)
-        callback.generator = search_alg
-    return tuner
-
-
-def reconcile(path: Path, ledger_file: LedgerFile) -> list[dict[str, Any]]:
-    """Square ``ledger.jsonl`` with Ray's last experiment snapshot before a restore.
-
-    Ray saves its state every few seconds (and after each checkpoint), not after every trial
-    it adds, so a killed driver leaves trials that the snapshot does not know:
-
-    * those that had ended are in the ledger. They are kept: the returned end events are
-      counted against ``num_samples`` and told to the searcher (it never saw them), and
-      none is run again;
-    * those that were running get a ``drop`` event and are started over as new trials.
-
-    The trials the snapshot knows need nothing: Ray resumes them, and one that had ended
-    returns its recorded result without running (``ray_trainable``).
-    """
-    known = _snapshot_trial_ids(path)
-    if known is None:
-        return []
-    events = ledger_file.events()
-    ends = ledger_file.ends()
-    adopted = [e for ray_id, e in ends.items() if ray_id not in known]
-    settled = known | ends.keys() | {e["ray_id"] for e in events if e.get("event") == "drop"}
-    lost = [e["ray_id"] for e in events if e.get("event") == "start" and e["ray_id"] not in settled]
-    for ray_id in lost:
-        ledger_file.append({"event": "drop", "ray_id": ray_id}, sync=True)
-    if adopted or lost:
-        print(
-            f"resume: {len(adopted)} trial(s) ended after Ray's last snapshot and are kept "
-            f"from ledger.jsonl; {len(lost)} trial(s) that were running then start over",
-            file=sys.stderr,
-            flush=True,
-        )
-    return adopted
-
-
-def _snapshot_trial_ids(path: Path) -> set[str] | None:
-    """The Ray trial ids in the experiment state that ``Tuner.restore`` will load (the same
-    file Ray picks); None if it cannot be read (Ray then reports the damage itself)."""
-    import json
-
-    from ray.tune.execution.experiment_state import _find_newest_experiment_checkpoint
-
-    try:
-        newest = _find_newest_experiment_checkpoint(str(path))
-        if newest is None:
-            return set()
-        state = json.loads(Path(newest).read_text(encoding="utf-8"))
-        return {str(json.loads(trial)["trial_id"]) for trial, _meta in state["trial_data"]}
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-
-
-def _has_state(path: Path) -> bool:
-    from ray import tune
-
-    return bool(tune.Tuner.can_restore(str(path)))
 
 
 # -- running ----------------------------------------------------------------------------
@@ -462,25 +324,22 @@ def _fit(
         return cb
 
     tuner = None
-    if _has_state(path):
-        tuner = _restore(
-            path,
-            trainable,
-            ledger_file,
-            callback_factory=make_callback,
-            num_samples=plan.num_samples,
-            concurrency=concurrency,
-            deadline=deadline,
-        )
-    elif ledger.finished:
-        raise SweepspecError(
-            Problem(
-                f"{ledger.finished} trial(s) of this run finished, but its Ray experiment state "
-                f"({path}) is missing. Run with --fresh to start over (the old run is kept "
-                "aside), or --warm-start to learn from the finished trials",
-                code="ray-state",
+    adopted: list[dict[str, Any]] = []
+    if has_state(path):
+        try:
+            tuner = restore(
+                path,
+                trainable,
+                ledger_file,
+                callback_factory=make_callback,
+                num_samples=plan.num_samples,
+                concurrency=concurrency,
+                deadline=deadline,
             )
-        )
+        except StateDamaged as exc:
+            adopted = set_aside(path, ledger_file, f"is damaged: {exc}")
+    elif ledger_file.events():  # trials ran, but Ray's state is gone
+        adopted = set_aside(path, ledger_file, f"is missing ({path.name}/ has no tuner.pkl)")
     if tuner is None:
         searcher = SpecSearch(plan, seed=plan.search.seed)
         if session.old is not None:
@@ -494,7 +353,9 @@ def _fit(
             )
         stopper = SpecStopper(plan)
         callback = make_callback(stopper)
-        generator = SpecSearchGenerator(searcher, plan.num_samples, concurrency, deadline)
+        total = plan.num_samples - len(adopted)
+        generator = SpecSearchGenerator(searcher, total, concurrency, deadline)
+        generator.adopt(adopted)  # the trials that ended before Ray's state was lost
         callback.generator = generator
         tune_config, run_config = _configs(
             plan, generator=generator, stopper=stopper, callback=callback, rundir=rundir

@@ -235,7 +235,10 @@ def run(path: Path, *overrides: str, **kwargs: Any) -> tuple[Any, Recorder]:
 
 
 def test_asha_stops_trials_early(
-    local_ray: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    local_ray: Any,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     monkeypatch.chdir(tmp_path)
     spec = write(
@@ -292,9 +295,25 @@ def test_asha_stops_trials_early(
     assert more.ledger.finished == 10 and len(progress.done) == 2
     assert sorted(int(r["trial_id"]) for r in rows(tmp_path, "asha")) == list(range(10))
     assert sorted(int(t) for t in mlflow_trials(tmp_path, "asha")) == list(range(10))
-    (tmp_path / "runs" / "asha" / "tune" / "tuner.pkl").write_bytes(b"")  # ray#58179
-    with pytest.raises(SweepspecError, match=r"damaged .*EOFError.* 10 trial"):
-        run(spec, "trials.num_samples=12")
+    # Ray's state torn (a machine's crash; ray#58179 left an empty tuner.pkl): Ray alone would
+    # start the experiment over; the sweep goes on from the ledger and keeps every trial
+    before = {r["trial_id"]: r for r in rows(tmp_path, "asha")}
+    tune_dir = tmp_path / "runs" / "asha" / "tune"
+    newest = max(tune_dir.glob("experiment_state-*.json"))
+    newest.write_bytes(newest.read_bytes()[: newest.stat().st_size // 2])
+    capsys.readouterr()
+    torn, progress = run(spec, "trials.num_samples=11")
+    assert "is damaged: experiment_state-" in capsys.readouterr().err
+    (tmp_path / "runs" / "asha" / "tune" / "tuner.pkl").write_bytes(b"")
+    empty, progress = run(spec, "trials.num_samples=12")
+    assert "is damaged: tuner.pkl cannot be read (EOFError)" in capsys.readouterr().err
+    assert torn.ledger.finished == 11 and empty.ledger.finished == 12 and len(progress.done) == 1
+    after = rows(tmp_path, "asha")
+    assert sorted(int(r["trial_id"]) for r in after) == list(range(12))
+    by_id = {r["trial_id"]: r for r in after}
+    assert all(by_id[tid] == row for tid, row in before.items())  # kept as they were
+    assert len({r["params.lr"] for r in after}) == 12  # no config ran twice
+    assert len(list((tmp_path / "runs" / "asha").glob("tune.damaged-*"))) == 2
     warm, progress = run(
         spec, "space.lr.loguniform=[1.0e-3,1.0e-1]", "trials.num_samples=2", warm_start=True
     )

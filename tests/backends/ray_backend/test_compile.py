@@ -392,23 +392,32 @@ def test_reconcile_keeps_ended_trials_and_drops_lost_ones(tmp_path: Any) -> None
     import json
 
     from sweepspec.backends.ray_backend.ledger_file import LedgerFile
-    from sweepspec.backends.ray_backend.session import reconcile
+    from sweepspec.backends.ray_backend.restore import (
+        StateDamaged,
+        reconcile,
+        snapshot_trial_ids,
+    )
 
     trial = json.dumps({"trial_id": "known1"})
-    (tmp_path / "experiment_state-2026-11-27_10-00-00.json").write_text(
-        json.dumps({"trial_data": [[trial, "{}"]]})
-    )
+    state = json.dumps({"trial_data": [[trial, "{}"]], "runner_data": {}})
+    (tmp_path / "experiment_state-2026-11-27_10-00-00.json").write_text(state)
     ledger = LedgerFile(tmp_path / "ledger.jsonl")
     for ray_id in ("known1", "ended2", "lost3"):
         ledger.append({"event": "start", "ray_id": ray_id, "trial_id": ray_id}, sync=False)
     for ray_id in ("known1", "ended2"):
         ledger.append({"event": "end", "ray_id": ray_id, "state": "COMPLETE"}, sync=False)
-    adopted = reconcile(tmp_path, ledger)
-    assert [e["ray_id"] for e in adopted] == ["ended2"]
+    known = snapshot_trial_ids(tmp_path)
+    assert known == {"known1"}
+    adopted, dropped = reconcile(known, ledger)
+    assert [e["ray_id"] for e in adopted] == ["ended2"] and dropped == 1
     drops = [e["ray_id"] for e in ledger.events() if e["event"] == "drop"]
     assert drops == ["lost3"]
-    reconcile(tmp_path, ledger)  # a second resume does not drop it again
+    assert reconcile(known, ledger)[1] == 0  # a second resume does not drop it again
     assert [e["ray_id"] for e in ledger.events() if e["event"] == "drop"] == ["lost3"]
+    # a newer snapshot torn in the middle: Ray would start over; it is reported as damaged
+    (tmp_path / "experiment_state-2026-11-28_10-00-00.json").write_text(state[: len(state) // 2])
+    with pytest.raises(StateDamaged, match=r"experiment_state-2026-11-28_10-00-00.json cannot"):
+        snapshot_trial_ids(tmp_path)
 
 
 def test_no_secret_in_what_ray_saves() -> None:
