@@ -101,6 +101,11 @@ class Records(dict[str, TrialRecord]):
         out.generation = self.generation
         return out
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # pickle sets a dict subclass's items before its attributes: rebuild it by setting
+        # the records one by one (the Ray backend's callback is pickled with its ledger)
+        return (_records_of, (list(self.items()),))
+
     def setdefault(self, key: str, default: TrialRecord) -> TrialRecord:
         if key not in self:
             self[key] = default
@@ -116,6 +121,13 @@ class Records(dict[str, TrialRecord]):
         self._top = -1
         self._completed = []
         self.generation += 1
+
+
+def _records_of(items: list[tuple[str, TrialRecord]]) -> Records:
+    out = Records()
+    for key, record in items:
+        out[key] = record
+    return out
 
 
 @dataclass

@@ -53,3 +53,19 @@ def test_completed_equals_a_full_scan_whatever_is_set() -> None:
             records = records.copy()
         assert sorted(records.completed) == sorted(_fold(records))
         assert records.states["COMPLETE"] == len(records.completed)
+
+
+def test_records_pickle_with_their_counts() -> None:
+    """The Ray backend's callback is pickled with its ledger (tuner.pkl): a dict subclass's
+    items are set before its attributes when it is unpickled."""
+    import copy
+    import pickle
+
+    records = Records()
+    records["0"] = TrialRecord("0", "COMPLETE")
+    records["1"] = TrialRecord("1", "RUNNING")
+    for again in (pickle.loads(pickle.dumps(records)), copy.deepcopy(records)):
+        assert isinstance(again, Records) and dict(again) == dict(records)
+        assert again.states == records.states and again.completed == ["0"] and again.top == 1
+        again["2"] = TrialRecord("2", "FAILED")
+        assert again.states["FAILED"] == 1

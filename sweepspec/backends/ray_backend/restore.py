@@ -71,7 +71,24 @@ def snapshot_trial_ids(path: Path) -> set[str]:
             raise TypeError("runner_data")
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise StateDamaged(f"{Path(newest).name} cannot be read ({type(exc).__name__})") from None
+    _check_searcher_state(path)
     return ids
+
+
+def _check_searcher_state(path: Path) -> None:
+    """The searcher's newest saved state, which Ray loads too (Ray starts over, silently, when
+    it cannot): it must unpickle."""
+    from ray import cloudpickle
+
+    for pattern in ("search_gen_state-*.json", "searcher-state-*.pkl"):
+        found = sorted(path.glob(pattern))
+        if not found:
+            continue
+        try:
+            with open(found[-1], "rb") as fh:
+                cloudpickle.load(fh)  # this run's own file, written by Ray
+        except Exception as exc:  # whatever a damaged pickle raises
+            raise StateDamaged(f"{found[-1].name} cannot be read ({type(exc).__name__})") from None
 
 
 def reconcile(known: set[str], ledger_file: LedgerFile) -> tuple[list[dict[str, Any]], int]:
@@ -124,7 +141,9 @@ def restore(
         AttributeError,
         ImportError,
     ) as exc:
-        raise StateDamaged(f"tuner.pkl cannot be read ({type(exc).__name__})") from None
+        raise StateDamaged(
+            f"cannot be restored by Ray ({type(exc).__name__}: {str(exc)[:200]})"
+        ) from None
     inner = getattr(tuner, "_local_tuner", None)
     if inner is None:  # Ray Client: the restored callbacks and budget are used as saved
         return tuner

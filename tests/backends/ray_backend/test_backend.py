@@ -306,7 +306,7 @@ def test_asha_stops_trials_early(
     assert "is damaged: experiment_state-" in capsys.readouterr().err
     (tmp_path / "runs" / "asha" / "tune" / "tuner.pkl").write_bytes(b"")
     empty, progress = run(spec, "trials.num_samples=12")
-    assert "is damaged: tuner.pkl cannot be read (EOFError)" in capsys.readouterr().err
+    assert "is damaged: cannot be restored by Ray (EOFError" in capsys.readouterr().err
     assert torn.ledger.finished == 11 and empty.ledger.finished == 12 and len(progress.done) == 1
     after = rows(tmp_path, "asha")
     assert sorted(int(r["trial_id"]) for r in after) == list(range(12))
@@ -314,6 +314,12 @@ def test_asha_stops_trials_early(
     assert all(by_id[tid] == row for tid, row in before.items())  # kept as they were
     assert len({r["params.lr"] for r in after}) == 12  # no config ran twice
     assert len(list((tmp_path / "runs" / "asha").glob("tune.damaged-*"))) == 2
+    # a searcher state that Ray cannot read (Ray would start over, silently): set aside too
+    (max(tune_dir.glob("search_gen_state-*.json"))).write_bytes(b"garbage")
+    searcher, progress = run(spec, "trials.num_samples=13")
+    assert "is damaged: search_gen_state-" in capsys.readouterr().err
+    assert searcher.ledger.finished == 13 and len(progress.done) == 1
+    assert len({r["params.lr"] for r in rows(tmp_path, "asha")}) == 13
     warm, progress = run(
         spec, "space.lr.loguniform=[1.0e-3,1.0e-1]", "trials.num_samples=2", warm_start=True
     )

@@ -448,3 +448,29 @@ def test_the_driver_callback_pickles_without_the_tracker(tmp_path: Any) -> None:
     saved = pickle.dumps(callback)  # Ray writes it into tuner.pkl
     assert b"hunter2" not in saved and b"tracking.example" not in saved
     assert pickle.loads(saved).on_record is None
+
+
+def test_a_silent_restart_by_ray_stops_the_run_before_any_trial(tmp_path: Any) -> None:
+    """Ray starts the experiment over, silently, when its restore fails: the callback, told
+    the snapshot's trials, finds none of them at the first step and stops the run."""
+    from types import SimpleNamespace
+
+    from sweepspec.backends.ray_backend.callback import SweepCallback
+    from sweepspec.backends.ray_backend.ledger_file import LedgerFile
+    from sweepspec.backends.ray_backend.stopper import SpecStopper
+
+    plan = compile_ray(load().spec)
+    ledger = LedgerFile(tmp_path / "ledger.jsonl")
+
+    def callback(restored: set[str]) -> SweepCallback:
+        cb = SweepCallback(plan, ledger, SpecStopper(plan), None, 0.0)
+        cb.restored = restored
+        return cb
+
+    restored = callback({"a1", "b2"})
+    restored.on_step_begin(0, [SimpleNamespace(trial_id="b2")])  # Ray restored them: fine
+    restored.on_step_begin(1, [])  # (checked at the first step only)
+    restarted = callback({"a1", "b2"})
+    with pytest.raises(SweepspecError, match="Ray could not restore its experiment state"):
+        restarted.on_step_begin(0, [])
+    assert restarted.fatal is not None and not ledger.events()
