@@ -12,7 +12,9 @@ Points (the processes that reach them):
 * ``after_report``: the driver received a report of a running trial (between its start and
   end records);
 * ``mid_checkpoint_write``: a trial process wrote half of a checkpoint;
-* ``mid_results_write``: the driver wrote half of a results file (trials.csv, summary.json).
+* ``mid_results_write``: the driver wrote half of a results file (trials.csv, summary.json);
+* ``mid_state_write``: the driver wrote half of Ray's experiment state into ``tune/`` (the Ray
+  backend; Ray copies it in a thread of the driver).
 
 ``SWEEPSPEC_FILL_AT=<point>:<n>`` with ``SWEEPSPEC_FILL_FILE=<file>`` fills the filesystem of
 ``file`` instead (writes it until the kernel says ENOSPC), so that the write that follows the
@@ -40,6 +42,7 @@ POINTS = (
     "after_report",
     "mid_checkpoint_write",
     "mid_results_write",
+    "mid_state_write",
 )
 _ENV = "SWEEPSPEC_CRASH_AT"
 _FILL = "SWEEPSPEC_FILL_AT"

@@ -7,9 +7,11 @@ halfway through writing a checkpoint is retried from the checkpoint before it.""
 from __future__ import annotations
 
 from collections import Counter
+from pathlib import Path
 
 import pytest
 
+from tests.conftest import ensure_local_ray
 from tests.contract.conftest import Sweep
 
 NUM_SAMPLES = 5
@@ -27,6 +29,23 @@ DRIVER_POINTS = [
 def test_a_driver_killed_at_any_point_loses_no_finished_trial(
     sweep: Sweep, point: str, hit: int
 ) -> None:
+    kill_and_resume(sweep, point, hit)
+
+
+@pytest.mark.ray
+def test_a_driver_killed_mid_copy_of_rays_experiment_state_loses_no_finished_trial(
+    tmp_path: Path,
+) -> None:
+    """Ray copies its experiment state into ``tune/`` in a thread of the driver; a kill in
+    the middle of that copy once left a torn file, and Ray, resuming, ran every trial again."""
+    ensure_local_ray()
+    sweep = Sweep(tmp_path, "ray")
+    kill_and_resume(sweep, "mid_state_write", 3)
+    assert not list(sweep.run_dir.glob("tune/.*.tmp"))  # the torn copy's leftover is gone
+
+
+def kill_and_resume(sweep: Sweep, point: str, hit: int) -> None:
+    """Kill the driver at the ``hit``-th pass of ``point``, resume, and check exactly-once."""
     sweep.write(
         "crash",
         objective={"config": {"steps": 3, "seconds": 0.05}},

@@ -23,6 +23,8 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.fs as pafs
 
+from sweepspec.run.crash import crash_point
+
 __all__ = ["atomic_local_fs"]
 
 
@@ -37,9 +39,19 @@ class _WholeFile:
         self.fh = open(self.tmp, "wb")  # noqa: SIM115 (closed in close())
         self.failed = False
         self.closed = False
+        #: Ray's experiment state: a crash point halfway through its first write (tests)
+        self.watched = name.startswith("experiment_state-")
 
     def write(self, data: Any) -> int:
         try:
+            if self.watched:
+                self.watched = False
+                view = memoryview(data)
+                half = len(view) // 2
+                self.fh.write(view[:half])
+                self.fh.flush()
+                crash_point("mid_state_write")
+                return half + self.fh.write(view[half:])
             return self.fh.write(data)
         except BaseException:
             self.failed = True

@@ -122,6 +122,8 @@ def restore(
     :class:`StateDamaged` when Ray's state cannot be restored (nothing changed yet)."""
     from ray import tune
 
+    for torn in path.glob(".*.tmp"):  # a copy that a crash cut short (atomic_fs)
+        torn.unlink(missing_ok=True)
     known = snapshot_trial_ids(path)
     try:
         tuner = tune.Tuner.restore(
