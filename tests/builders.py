@@ -59,6 +59,31 @@ def spec(name: str, backend_type: str = "optuna", **sections: Any) -> dict[str, 
     return data
 
 
+CURVE = "sweepspec_examples.toy:curve"
+
+
+def curve_spec(
+    name: str,
+    *,
+    num_samples: int,
+    epochs: int,
+    step_seconds: float | None = None,
+    **sections: Any,
+) -> dict[str, Any]:
+    """A spec whose objective is the resumable learning curve (``toy:curve``: a loss
+    reported every epoch, with a checkpoint) over ``lr``; ``sections`` merged in."""
+    config: dict[str, Any] = {"epochs": epochs}
+    if step_seconds is not None:
+        config["step_seconds"] = step_seconds
+    return spec(
+        name,
+        objective={"function": CURVE, "config": config},
+        space={"lr": {"loguniform": [1e-4, 1e-1]}},
+        trials={"num_samples": num_samples},
+        **sections,
+    )
+
+
 def write_spec(tmp_path: Path, data: Mapping[str, Any] | str, file: str = "spec.yaml") -> Path:
     path = tmp_path / file
     text = data if isinstance(data, str) else yaml.safe_dump(dict(data), sort_keys=False)

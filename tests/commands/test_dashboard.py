@@ -20,7 +20,7 @@ import pytest
 from sweepspec.cli import main
 from sweepspec.load import load_spec
 from sweepspec.run.rundir import RunDir
-from tests.builders import env, run_ok, spec, wait_until, write_spec
+from tests.builders import curve_spec, env, run_ok, spec, wait_until, write_spec
 from tests.conftest import unavailable
 
 Capsys = pytest.CaptureFixture[str]
@@ -58,17 +58,7 @@ def _request(url: str, method: str) -> int:
 def test_dashboard_serves_the_run_read_only_until_ctrl_c(tmp_path: Path, capsys: Capsys) -> None:
     if importlib.util.find_spec("optuna_dashboard") is None:
         unavailable("optuna-dashboard is not installed (sweepspec[dashboard])")
-    data = spec(
-        "dash",
-        objective={
-            "function": "sweepspec_examples.toy:curve",
-            "metric": "loss",
-            "mode": "min",
-            "config": {"epochs": 2},
-        },
-        space={"lr": {"loguniform": [1.0e-4, 1.0e-1]}},
-        trials={"num_samples": 3},
-    )
+    data = curve_spec("dash", num_samples=3, epochs=2)
     write_spec(tmp_path, data)
     run_ok(tmp_path)
     port = _free_port()

@@ -15,22 +15,22 @@ from typing import Any
 import pytest
 
 from sweepspec.cli import main
-from tests.builders import finish, kill_group, popen, run_cli, run_dir, run_ok, spec, write_spec
+from tests.builders import (
+    curve_spec,
+    finish,
+    kill_group,
+    popen,
+    run_cli,
+    run_dir,
+    run_ok,
+    spec,
+    write_spec,
+)
 
 Capsys = pytest.CaptureFixture[str]
 
 TOTAL = 40  # far more than the tests let run: each stops it, then resumes with fewer
-SLOW = spec(
-    "live",
-    objective={
-        "function": "sweepspec_examples.toy:curve",
-        "metric": "loss",
-        "mode": "min",
-        "config": {"epochs": 4, "step_seconds": 0.3},
-    },
-    space={"lr": {"loguniform": [1e-4, 1e-1]}},
-    trials={"num_samples": TOTAL},
-)
+SLOW = curve_spec("live", num_samples=TOTAL, epochs=4, step_seconds=0.3)
 
 
 def _wait_for_finished(tmp_path: Path, at_least: int, deadline_s: float = 90) -> None:

@@ -26,7 +26,16 @@ from sweepspec.records import TrialRecord
 from sweepspec.run.history import read_reports
 from sweepspec.run.rundir import RunDir
 from sweepspec.run.tracking import MlflowSync, check_tracking
-from tests.builders import kill_group, popen, read_csv, run_ok, spec, wait_until, write_spec
+from tests.builders import (
+    curve_spec,
+    kill_group,
+    popen,
+    read_csv,
+    run_ok,
+    spec,
+    wait_until,
+    write_spec,
+)
 from tests.conftest import unavailable
 
 
@@ -204,18 +213,8 @@ def _parent(client: Any, experiment: str) -> Any:
 
 
 def _curve_spec(uri: str, num_samples: int = 3) -> dict[str, Any]:
-    return spec(
-        "curves",
-        objective={
-            "function": "sweepspec_examples.toy:curve",
-            "metric": "loss",
-            "mode": "min",
-            "config": {"epochs": 4},
-        },
-        space={"lr": {"loguniform": [1.0e-4, 1.0e-1]}},
-        trials={"num_samples": num_samples},
-        tracking={"mlflow": {"tracking_uri": uri, "experiment": "curves"}},
-    )
+    tracking = {"mlflow": {"tracking_uri": uri, "experiment": "curves"}}
+    return curve_spec("curves", num_samples=num_samples, epochs=4, tracking=tracking)
 
 
 def _check_trials_match_the_run(uri: str, rundir: Path) -> dict[str, Any]:

@@ -24,6 +24,7 @@ pytest.importorskip("psutil")
 from tests.builders import (
     OBJECTIVES,
     attempts,
+    curve_spec,
     env,
     finish,
     journal_ok,
@@ -41,20 +42,7 @@ from tests.builders import (
     write_spec,
 )
 
-CURVE = "sweepspec_examples.toy:curve"
 TERMINAL = {"COMPLETE", "PRUNED", "FAILED"}
-
-
-def curve_spec(
-    name: str, *, epochs: int, step_seconds: float, num_samples: int, **extra: Any
-) -> dict[str, Any]:
-    return spec(
-        name,
-        objective={"function": CURVE, "config": {"epochs": epochs, "step_seconds": step_seconds}},
-        space={"lr": {"loguniform": [1e-4, 1e-1]}},
-        trials={"num_samples": num_samples},
-        **extra,
-    )
 
 
 def n_trials(tmp_path: Path, name: str) -> int:
