@@ -213,6 +213,15 @@ def write_section(title: str, body: str, doc: Path = DOC) -> None:
     doc.write_text(text.rstrip("\n") + "\n")
 
 
+def publish(title: str, body: str, write: bool) -> None:
+    """Print the section ``## {title}``; with ``write`` (``--write``), put it in docs/benchmarks.md
+    too (:func:`write_section`)."""
+    print(f"## {title}\n\n{body}")
+    if write:
+        write_section(title, body)
+        print(f"wrote the section '{title}' of {DOC.relative_to(ROOT)}", file=sys.stderr)
+
+
 def speedup_table(reps: int, rows: list[list[str]]) -> str:
     """The table of a speed-up section: one row per variant (whole processes, medians)."""
     header = [f"variant (whole process, median of {reps})", "wall", "speed-up", "efficiency"]

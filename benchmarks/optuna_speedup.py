@@ -304,10 +304,7 @@ def main() -> int:
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     body, _ = render(runs, work, trial_s, args.reps, c.machine(load))
-    print(f"## {TITLE}\n\n{body}")
-    if args.write:
-        c.write_section(TITLE, body)
-        print(f"updated {c.DOC.relative_to(c.ROOT)}", file=sys.stderr)
+    c.publish(TITLE, body, args.write)
     return 0
 
 

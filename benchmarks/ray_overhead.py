@@ -204,6 +204,8 @@ def main() -> int:
     parser.add_argument("--skip-busy", action="store_true", help="only the no-op part")
     parser.add_argument("--write", action="store_true", help="update docs/benchmarks.md")
     args = parser.parse_args()
+    if args.write and args.skip_busy:  # the section holds both parts: it would lose one
+        parser.error("--write measures the whole section: drop --skip-busy")
     load = os.getloadavg()
     tmp = Path(tempfile.mkdtemp(prefix="ray-bench-"))
     results: dict[str, Any] = {}
@@ -270,10 +272,7 @@ def main() -> int:
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     body = render(results, args, load)
-    print(body)
-    if args.write:
-        c.write_section(TITLE, body)
-        print(f"wrote the section '{TITLE}' of {c.DOC}", file=sys.stderr)
+    c.publish(TITLE, body, args.write)
     return 0
 
 

@@ -312,6 +312,9 @@ def main() -> int:
     parser.add_argument("--sleep-seconds", type=float, default=0.05)
     parser.add_argument("--write", action="store_true", help="update docs/benchmarks.md")
     args = parser.parse_args()
+    skipped = [f"--{k} 0" for k in ("tpe", "ray", "sleep") if not getattr(args, k)]
+    if args.write and skipped:  # the section holds every part: it would lose these
+        parser.error(f"--write measures the whole section: drop {', '.join(skipped)}")
     load = os.getloadavg()
     c.wait_quiet()
     tmp = Path(tempfile.mkdtemp(prefix="sweepspec-scale-"))
@@ -352,10 +355,7 @@ def main() -> int:
         shutil.rmtree(tmp, ignore_errors=True)
     print(json.dumps(result, indent=1), file=sys.stderr)
     body = render(result, c.machine(load))
-    print(f"## {TITLE}\n\n{body}")
-    if args.write:
-        c.write_section(TITLE, body)
-        print(f"updated {c.DOC.relative_to(c.ROOT)}", file=sys.stderr)
+    c.publish(TITLE, body, args.write)
     return 0
 
 

@@ -1092,10 +1092,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError:
         shown = str(png)
     body = render(figs, runs, args, shown, command, f"{machine}. Date: {date}")
-    print(f"## {TITLE}\n\n{body}")
-    if args.write:
-        c.write_section(TITLE, body)
-        print(f"wrote the section '{TITLE}' of {c.DOC}", file=sys.stderr)
+    c.publish(TITLE, body, args.write)
     return 0
 
 

@@ -310,10 +310,7 @@ def main() -> int:
         shutil.rmtree(tmp, ignore_errors=True)
     imp = {k: c.median(v) for k, v in imports.items()}
     body, _ = render(runs, epochs, trial_s, imp, args.reps, c.machine(load))
-    print(f"## {TITLE}\n\n{body}")
-    if args.write:
-        c.write_section(TITLE, body)
-        print(f"updated {c.DOC.relative_to(c.ROOT)}", file=sys.stderr)
+    c.publish(TITLE, body, args.write)
     return 0
 
 
