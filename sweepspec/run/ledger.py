@@ -125,8 +125,7 @@ class Records(dict[str, TrialRecord]):
 
 def _records_of(items: list[tuple[str, TrialRecord]]) -> Records:
     out = Records()
-    for key, record in items:
-        out[key] = record
+    out.update(items)  # record by record: the counts are kept as they are set
     return out
 
 
