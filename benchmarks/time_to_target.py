@@ -87,9 +87,22 @@ VARIANTS: dict[str, str] = {
     "fifo": "(b) `sweepspec run`, Optuna backend, 2 workers, FIFO",
     "asha": "(c) `sweepspec run`, Optuna backend, 2 workers, ASHA",
     "ray": "(d) `sweepspec run`, Ray backend, 2 at a time, ASHA",
+    "promote": "(e) `sweepspec run`, Optuna backend, 2 workers, promotion-based ASHA",
 }
-SHORT = {"plain": "(a) plain", "fifo": "(b) FIFO", "asha": "(c) ASHA", "ray": "(d) Ray ASHA"}
-COLORS = {"plain": "tab:gray", "fifo": "tab:blue", "asha": "tab:green", "ray": "tab:orange"}
+SHORT = {
+    "plain": "(a) plain",
+    "fifo": "(b) FIFO",
+    "asha": "(c) ASHA",
+    "ray": "(d) Ray ASHA",
+    "promote": "(e) promotion ASHA",
+}
+COLORS = {
+    "plain": "tab:gray",
+    "fifo": "tab:blue",
+    "asha": "tab:green",
+    "ray": "tab:orange",
+    "promote": "tab:purple",
+}
 
 # -- the plain sequential study (a) -------------------------------------------------------
 
@@ -312,6 +325,9 @@ class Finished:
     state: str  # COMPLETE, PRUNED, FAILED
     value: float | None  # the metric of a COMPLETE trial (a pruned one's is partial: None)
     reports: int
+    #: a run of a trial that paused at a rung and was promoted later (promotion-based ASHA):
+    #: it counts for the time the cores were busy, not as a trial of its own
+    segment: bool = False
 
 
 @dataclass
@@ -382,7 +398,12 @@ class Run:
         return sum(t.reports for t in self.trials)
 
     def count(self, state: str) -> int:
-        return sum(t.state == state for t in self.trials)
+        return sum(t.state == state and not t.segment for t in self.trials)
+
+    @property
+    def n_trials(self) -> int:
+        """Logical trials (a promoted trial's runs are one)."""
+        return sum(not t.segment for t in self.trials)
 
     def idle(self) -> tuple[float, float, float]:
         """Idle core-seconds (of WORKERS cores): before the first trial, from it to the budget,
@@ -449,9 +470,10 @@ def run_plain(obj: Objective, seed: int, work: Path) -> Run:
 
 
 def spec_text(obj: Objective, variant: str, seed: int, budget: float, storage: Path) -> str:
+    mode = ", mode: promote" if variant == "promote" else ""
     asha = (
         f"{{type: asha, max_t: {obj.max_t}, grace_period: {obj.grace}, "
-        f"reduction_factor: {obj.reduction}}}"
+        f"reduction_factor: {obj.reduction}{mode}}}"
     )
     return SPEC.format(
         name=f"{obj.key}-{variant}-s{seed}",
@@ -516,15 +538,59 @@ def run_sweepspec(obj: Objective, variant: str, seed: int, budget: float, work: 
         budget * 3 + 900,
         variant != "ray",  # Ray's processes are not our children: not told apart
     )
-    trials = read_rundir(obj, work / "runs" / f"{obj.key}-{variant}-s{seed}", t0)
+    rundir = work / "runs" / f"{obj.key}-{variant}-s{seed}"
+    trials = read_rundir(obj, rundir, t0)
+    if variant == "promote":
+        trials = split_promoted(obj, trials, rundir, t0)
     return Run(obj.key, variant, seed, wall, budget, trials, before, others)
+
+
+def split_promoted(
+    obj: Objective, trials: list[Finished], rundir: Path, t0: float
+) -> list[Finished]:
+    """Promotion-based ASHA: a trial's row spans its pauses; its runs (Optuna trials of one
+    logical id, from the study's journal) are what kept a core busy. Each run but the last
+    becomes a segment; the last keeps the row's state, value and the rest of the reports."""
+    import optuna
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    storage = JournalStorage(JournalFileBackend(str(rundir / "study.journal")))
+    name = optuna.get_all_study_names(storage)[0]
+    runs: dict[str, list[optuna.trial.FrozenTrial]] = {}
+    for t in optuna.load_study(study_name=name, storage=storage).get_trials(deepcopy=False):
+        attrs = t.user_attrs
+        if "logical" in attrs and not attrs.get("rejected") and t.datetime_complete:
+            runs.setdefault(str(attrs["logical"]), []).append(t)
+    with open(rundir / "trials.csv", newline="") as fh:
+        ids = [row["trial_id"] for row in csv.DictReader(fh) if row["started_at"]]
+    out: list[Finished] = []
+    for trial_id, row in zip(ids, trials, strict=True):
+        parts = sorted(runs.get(trial_id, []), key=lambda t: t.number)
+        if len(parts) <= 1:
+            out.append(row)
+            continue
+        spent = 0
+        for t in parts[:-1]:
+            assert t.datetime_start is not None and t.datetime_complete is not None
+            n = len(t.intermediate_values) * obj.report_every
+            spent += n
+            out.append(Finished(t.datetime_start.timestamp() - t0,
+                                t.datetime_complete.timestamp() - t0,
+                                "PRUNED", None, n, segment=True))  # fmt: skip
+        last = parts[-1]
+        assert last.datetime_start is not None
+        out.append(Finished(last.datetime_start.timestamp() - t0, row.end, row.state,
+                            row.value, row.reports - spent))  # fmt: skip
+    return out
 
 
 def describe(run: Run, obj: Objective) -> str:
     best = run.best(obj)
     return (
         f"{obj.key} seed {run.seed} {SHORT[run.variant]}: wall {run.wall:.1f} s "
-        f"(budget {run.budget:.1f} s), {len(run.trials)} trials ({run.count('PRUNED')} pruned, "
+        f"(budget {run.budget:.1f} s), {run.n_trials} trials ({run.count('PRUNED')} pruned, "
         f"{run.count('FAILED')} failed), best {value_text(best)}, best at budget "
         f"{value_text(run.best_at(obj, run.budget))}, start-up {seconds(run.startup)}, "
         f"{run.reports()} {obj.unit}, efficiency {run.efficiency:.2f}"
@@ -634,7 +700,7 @@ def figures(obj: Objective, runs: list[Run]) -> Figures:
                 seeds=len(rs),
                 speedup=speedup,
                 best_at_budget=med([r.best_at(obj, r.budget) for r in rs]),
-                trials=med([len(r.trials) for r in rs]),
+                trials=med([r.n_trials for r in rs]),
                 work=med([r.reports() for r in rs]),
                 pruned=med([r.count("PRUNED") for r in rs]),
                 failed=sum(r.count("FAILED") for r in rs),
@@ -979,7 +1045,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seeds", type=int, help="seeds 0..N-1 (default 3; 1 with --quick)")
     parser.add_argument("--objectives", default="classifier,dqn", help="classifier,dqn")
     parser.add_argument(
-        "--variants", default="fifo,asha,ray", help="besides (a) the plain study: fifo,asha,ray"
+        "--variants",
+        default="fifo,asha,ray,promote",
+        help="besides (a) the plain study: fifo,asha,ray,promote",
     )
     parser.add_argument("--classifier-trials", type=int, default=24)
     parser.add_argument("--classifier-epochs", type=int, default=20)
@@ -1016,7 +1084,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     variants = [v.strip() for v in args.variants.split(",") if v.strip()]
     wrong = [v for v in variants if v not in VARIANTS or v == "plain"]
     if wrong:
-        parser.error(f"--variants: unknown {', '.join(wrong)}; use fifo,asha,ray")
+        parser.error(f"--variants: unknown {', '.join(wrong)}; use fifo,asha,ray,promote")
     if args.seeds < 1:
         parser.error("--seeds must be at least 1")
     args.objective_keys = keys

@@ -44,6 +44,9 @@ class TrialRecord:
     #: when its first attempt started and its last ended (ISO 8601, UTC)
     started_at: str | None = None
     ended_at: str | None = None
+    #: PRUNED by promotion-based ASHA at a rung, with its checkpoint: it may still be promoted
+    #: (and run on) until the run ends
+    paused: bool = False
 
 
 def utc_iso(moment: datetime | float | None) -> str | None:

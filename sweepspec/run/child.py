@@ -2,9 +2,10 @@
 the objective's module), in its own process group, killed with its parent.
 
 It talks to the driver over a pipe: ``("report", metrics, has_checkpoint)`` is answered with
-``"continue"``, ``"prune"`` or ``"stop"`` (unless ``ChildTask.answers`` is false: nothing can
-stop the trial, so it does not wait); the end is ``("done", metrics)``, ``("stopped",)`` or
-``("error", kind, message, traceback)``.
+``"continue"``, ``"prune"``, ``"stop"`` or ``"pause"`` (unless ``ChildTask.answers`` is false:
+nothing can stop the trial, so it does not wait). On ``"pause"`` the child saves that report's
+checkpoint if it had skipped it, and says ``("saved",)``. The end is ``("done", metrics)``,
+``("stopped",)`` or ``("error", kind, message, traceback)``.
 
 A child started with ``ChildTask.reuse`` runs more than one trial: after a trial's end it
 sends ``("ready",)`` and waits for the next ``("task", ChildTask)`` (any other message, or the
@@ -122,7 +123,11 @@ class _Trial:
             answer = self._conn.recv()
         except (EOFError, BrokenPipeError):
             os._exit(70)  # the driver is gone: nobody will record this trial
-        if answer in ("prune", "stop"):
+        if answer == "pause" and checkpoint is not None and not saved:
+            # promotion-based ASHA resumes it from this very report: keep its checkpoint
+            _save_checkpoint(self._task.trial_dir / CHECKPOINT, checkpoint)
+            self._conn.send(("saved",))
+        if answer in ("prune", "stop", "pause"):
             raise TrialStopped(answer)
 
     def _save_due(self) -> bool:

@@ -274,7 +274,11 @@ class MlflowSync:
                 self._connect()
                 n = 0
                 for record in todo:
-                    if record.state in FINISHED and record.trial_id not in self._logged:
+                    if (
+                        record.state in FINISHED
+                        and record.trial_id not in self._logged
+                        and (final or not record.paused)  # a paused trial may run on
+                    ):
                         self._log_trial(record)
                         self._logged.add(record.trial_id)
                         n += 1

@@ -51,6 +51,14 @@ class AshaScheduler(_Base):
         4, gt=1, le=1000, description="1/reduction_factor go on per rung."
     )
     brackets: int = Field(1, ge=1, le=100, description="Number of brackets.")
+    mode: Literal["stop", "promote"] = Field(
+        "stop",
+        description=(
+            "stop: a trial outside the top 1/reduction_factor at a rung stops for good; "
+            "promote (optuna backend): it pauses there with its checkpoint and resumes when it "
+            "earns promotion (ASHA's paper, algorithm 2)."
+        ),
+    )
 
     @field_validator("grace_period")
     @classmethod

@@ -8,6 +8,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from sweepspec.backends.optuna_backend.promotion import rung_steps
 from sweepspec.search.plan import SearchPlan, compile_search
 from sweepspec.search.stops import StopRule, stop_rule
 from sweepspec.spec.root import Spec
@@ -29,6 +30,9 @@ class OptunaPlan:
     max_t: int | None
     time_attr: str
     stop: StopRule
+    #: promotion-based ASHA: the steps of its rungs below ``max_t`` (None: not that mode)
+    rungs: tuple[int, ...] | None = None
+    reduction_factor: int = 2
 
     @property
     def total_trials(self) -> int:
@@ -36,13 +40,22 @@ class OptunaPlan:
 
     @property
     def pruning(self) -> bool:
-        """Whether the pruner looks at reports (it ranks one metric)."""
-        return self.pruner != "NopPruner" and len(self.search.metric_names) == 1
+        """Whether the pruner (or promotion-based ASHA) looks at reports (it ranks one
+        metric)."""
+        ranks = self.pruner != "NopPruner" or self.rungs is not None
+        return ranks and len(self.search.metric_names) == 1
+
+    @property
+    def promoting(self) -> bool:
+        """Whether trials pause at rungs and are promoted (``asha`` with ``mode: promote``)."""
+        return self.rungs is not None and self.pruning
 
 
 def _pruner(spec: Spec) -> tuple[str, dict[str, Any], int | None]:
     """The spec's scheduler as an Optuna pruner: ``(class name, kwargs, max_t)``."""
     sched = spec.scheduler
+    if isinstance(sched, AshaScheduler) and sched.mode == "promote":
+        return "NopPruner", {}, sched.max_t  # the runner pauses and promotes (promotion.py)
     if isinstance(sched, AshaScheduler):
         return (
             "SuccessiveHalvingPruner",
@@ -78,6 +91,9 @@ def _pruner(spec: Spec) -> tuple[str, dict[str, Any], int | None]:
 def compile_optuna(spec: Spec, study_name: str | None = None) -> OptunaPlan:
     """The Optuna plan for ``spec`` (pure)."""
     pruner, pruner_kwargs, max_t = _pruner(spec)
+    sched = spec.scheduler
+    promote = isinstance(sched, AshaScheduler) and sched.mode == "promote"
+    rf = max(2, round(sched.reduction_factor)) if isinstance(sched, AshaScheduler) else 2
     return OptunaPlan(
         search=compile_search(spec),
         study_name=study_name or spec.run_name,
@@ -86,6 +102,10 @@ def compile_optuna(spec: Spec, study_name: str | None = None) -> OptunaPlan:
         max_t=max_t,
         time_attr=spec.scheduler.time_attr,
         stop=stop_rule(spec),
+        rungs=rung_steps(sched.grace_period, rf, sched.max_t)
+        if promote and isinstance(sched, AshaScheduler)
+        else None,
+        reduction_factor=rf,
     )
 
 
@@ -94,11 +114,17 @@ def describe_optuna(plan: OptunaPlan, concurrency: str) -> list[str]:
     s = plan.search
     kwargs = "".join(f", {k}={v!r}" for k, v in s.sampler_kwargs.items())
     pruner_args = ", ".join(f"{k}={v!r}" for k, v in plan.pruner_kwargs.items())
+    pruner = f"pruner optuna.pruners.{plan.pruner}({pruner_args})"
+    if plan.rungs is not None:
+        pruner = (
+            f"promotion-based ASHA: trials pause at steps {list(plan.rungs)} and resume from "
+            f"their checkpoint when in the top 1/{plan.reduction_factor} (max_t {plan.max_t})"
+        )
     return [
         f"optuna study {plan.study_name!r}, directions {s.directions}"
         + (f" of score = {s.score.text}" if s.score is not None else ""),
         f"sampler optuna.samplers.{s.sampler}(seed={s.seed}{kwargs})",
-        f"pruner optuna.pruners.{plan.pruner}({pruner_args})",
+        pruner,
         f"{len(s.suggest)} sampled parameter(s), {len(s.grid_points) or 1} grid point(s)",
         f"{plan.total_trials} trials, {concurrency}",
     ]

@@ -1,5 +1,6 @@
 """The answer to each ``trial.report`` on the Optuna backend: continue, prune (the pruner says
-so) or stop (a ``stop.trial`` threshold or the scheduler's ``max_t`` is reached). With
+so), stop (a ``stop.trial`` threshold or the scheduler's ``max_t`` is reached) or pause
+(promotion-based ASHA: the trial reached a rung outside its top, :mod:`.promotion`). With
 ``objective.score`` the pruner sees each report's score (:mod:`sweepspec.search.score`)."""
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from sweepspec.backends.optuna_backend.compile import OptunaPlan
+from sweepspec.backends.optuna_backend.promotion import RungTable
 from sweepspec.records import is_finite_number
 from sweepspec.search.score import SCORE
 
@@ -17,7 +19,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Answer", "Reports", "progress_step"]
 
-Answer = Literal["continue", "prune", "stop"]
+Answer = Literal["continue", "prune", "stop", "pause"]
 
 
 def progress_step(
@@ -54,9 +56,10 @@ class Reports:
         elapsed: float,
         metrics: Mapping[str, Any],
         new: Mapping[str, Any],
+        logical: str = "",
     ) -> Answer:
         """Tell the pruner about a report (``new``: what it holds; ``metrics``: the trial's
-        values so far) and answer it."""
+        values so far; ``logical``: the trial's logical id) and answer it."""
         plan = self.plan
         step = progress_step(plan.time_attr, iterations, elapsed, metrics)
         score = plan.search.score
@@ -72,8 +75,28 @@ class Reports:
         if not plan.pruning:
             return "continue"
         value = new.get(plan.search.metric_names[0])
-        if not is_finite_number(value) or step <= self.last_step.get(trial.number, -1):
+        last = self.last_step.get(trial.number, -1)
+        if not is_finite_number(value) or step <= last:
             return "continue"  # NaN or a repeated step is never shown to the pruner
         self.last_step[trial.number] = step
         trial.report(float(value), step)
+        if plan.rungs is not None:
+            return self._at_rung(trial, logical, last, step, plan.rungs)
         return "prune" if trial.should_prune() else "continue"
+
+    def _at_rung(
+        self, trial: optuna.Trial, logical: str, last: int, step: int, rungs: tuple[int, ...]
+    ) -> Answer:
+        """Promotion-based ASHA: go on, or pause at the rung this report reached first."""
+        if last >= 0 and not any(last < r <= step for r in rungs):
+            return "continue"  # no rung between this attempt's last report and this one
+        table = RungTable.of(
+            trial.study.get_trials(deepcopy=False),
+            rungs,
+            self.plan.reduction_factor,
+            self.plan.search.directions[0] == "maximize",
+        )
+        k = table.crossing(logical, trial.number, step)
+        if k is None or table.goes_on(logical, k):
+            return "continue"
+        return "pause"

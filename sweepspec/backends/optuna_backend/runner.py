@@ -26,8 +26,9 @@ from sweepspec.backends.optuna_backend.compile import OptunaPlan
 from sweepspec.backends.optuna_backend.gate import LocalGate, PgAdvisoryGate
 from sweepspec.backends.optuna_backend.journal import synced_journal_version, trials_from
 from sweepspec.backends.optuna_backend.lease import LEASE_SUFFIX, Lease, is_alive
+from sweepspec.backends.optuna_backend.promotion import Paused, RungTable
 from sweepspec.backends.optuna_backend.reports import Answer, Reports
-from sweepspec.backends.optuna_backend.tally import Tally
+from sweepspec.backends.optuna_backend.tally import PAUSED_ATTR, Tally
 from sweepspec.errors import DISK_FULL_HINT, Problem, SweepspecError
 from sweepspec.records import TERMINAL, is_finite_number, json_metrics
 from sweepspec.run.child import (
@@ -88,6 +89,8 @@ class _Running:
     kill_time: float = 0.0
     done: tuple[Any, ...] | None = None
     ready: bool = False  # a reused process said ("ready",) after the trial's end
+    #: seconds the logical trial ran before this attempt (promotion-based ASHA: it paused)
+    prior_s: float = 0.0
     closed: bool = False  # the child's end of the pipe is closed
 
 
@@ -199,7 +202,42 @@ class OptunaRunner:
         return ledger
 
     def _all_done(self, ledger: Ledger) -> bool:
-        return ledger.finished >= self.plan.total_trials and not ledger.in_flight
+        return (
+            ledger.finished >= self.plan.total_trials
+            and not ledger.in_flight
+            and self._promotable() is None
+        )
+
+    def _promotable(self) -> Paused | None:
+        """Promotion-based ASHA: the paused trial that has earned promotion, if any."""
+        rungs = self.plan.rungs
+        if not self.plan.promoting or rungs is None or self.stopping is not None:
+            return None
+        table = RungTable.of(
+            self.study.get_trials(deepcopy=False),
+            rungs,
+            self.plan.reduction_factor,
+            self.plan.search.directions[0] == "maximize",
+        )
+        return table.promotable()
+
+    def _promote(self) -> bool:
+        """Queue the paused trial that has earned promotion (under the gate), if any: it runs
+        on from its checkpoint as the next attempt of its logical trial."""
+        paused = self._promotable()
+        if paused is None:
+            return False
+        self.study.enqueue_trial(
+            paused.params,
+            user_attrs={
+                "logical": paused.logical,
+                "attempt": paused.attempt,
+                "prior_s": paused.ran_s,
+                "promoted_to": paused.rung + 1,
+            },
+        )
+        log.info("promoted trial %s past rung %d", paused.logical, paused.rung)
+        return True
 
     def _check_stops(self, ledger: Ledger) -> None:
         if self.stopping:
@@ -265,7 +303,7 @@ class OptunaRunner:
     def _launch(self) -> bool:
         with self.gate:
             ledger = self._ledger()
-            waiting = ledger.waiting > 0
+            waiting = ledger.waiting > 0 or self._promote()
             slots = self.plan.total_trials - ledger.finished - len(ledger.in_flight)
             if not waiting and slots <= 0:
                 return False
@@ -275,17 +313,23 @@ class OptunaRunner:
             trial = asked.trial
             logical = str(trial.user_attrs.get("logical", _next_id(ledger)))
             attempt = int(trial.user_attrs.get("attempt", 0))
+            prior_s = float(trial.user_attrs.get("prior_s", 0.0))
             trial.set_user_attr("logical", logical)
             trial.set_user_attr("attempt", attempt)
             trial.set_user_attr("owner", self.owner)
             if self.heartbeats:  # RDB: other run directories, other machines share the study
                 trial.set_user_attr(LEASE_DIR_ATTR, str(self.rundir.workers))
                 trial.set_user_attr(HEARTBEAT_ATTR, time.time())
-        self._start(trial, logical, attempt, asked.values)
+        self._start(trial, logical, attempt, asked.values, prior_s)
         return True
 
     def _start(
-        self, trial: optuna.Trial, logical: str, attempt: int, values: dict[str, Any]
+        self,
+        trial: optuna.Trial,
+        logical: str,
+        attempt: int,
+        values: dict[str, Any],
+        prior_s: float = 0.0,
     ) -> None:
         config = self.plan.search.space.build_config(values)
         slot = self._free_gpu_slot()
@@ -313,6 +357,7 @@ class OptunaRunner:
             time.monotonic(),
             slot,
             iterations=self._resumed_iterations(task.trial_dir),
+            prior_s=prior_s,
         )
 
     def _process_for(self, task: ChildTask) -> tuple[BaseProcess, Connection]:
@@ -388,6 +433,8 @@ class OptunaRunner:
                     self._on_report(r, message[1])
                     if len(message) > 2 and message[2]:
                         self._note_checkpoint(r)
+                elif message[0] == "saved":  # the checkpoint of a pausing trial's report
+                    self._note_checkpoint(r)
                 elif message[0] == "ready":
                     r.ready = r.done is not None and r.killed is None
                     return
@@ -399,11 +446,11 @@ class OptunaRunner:
     def _on_report(self, r: _Running, metrics: dict[str, Any]) -> None:
         r.iterations += 1
         r.metrics.update(metrics)
-        now = time.monotonic() - r.started
+        now = r.prior_s + time.monotonic() - r.started  # (promoted: since its first run)
         scored = self.plan.search.scored(metrics)  # with objective.score: the report's score
         append_report(self.rundir, r.logical, r.iterations, now, scored, r.attempt)
         crash_point("after_report")
-        answer = self.reports.decide(r.trial, r.iterations, now, r.metrics, metrics)
+        answer = self.reports.decide(r.trial, r.iterations, now, r.metrics, metrics, r.logical)
         r.answer = answer
         if self.answers:
             with contextlib.suppress(BrokenPipeError, OSError):
@@ -448,7 +495,7 @@ class OptunaRunner:
                 discard(process, conn)
         else:
             discard(r.process, r.conn)
-        duration = time.monotonic() - r.started
+        duration = r.prior_s + time.monotonic() - r.started  # (a promoted trial: every run)
         try:
             state, values, error, retry = self._outcome(r)
         except Exception as exc:  # what the trial returned cannot be read: the trial fails
@@ -471,6 +518,12 @@ class OptunaRunner:
             return
         if self.progress is not None:
             self.progress.trial_done(r.logical, state, r.metrics, error)
+        if state == "PAUSED" and not (self.rundir.trial_dir(r.logical) / CHECKPOINT).exists():
+            log.warning(
+                "trial %s paused at a rung without a checkpoint (trial.report(..., "
+                "checkpoint=...)): if promoted, it starts over from its first step",
+                r.logical,
+            )
 
     def _tell(
         self, t: optuna.Trial, r: _Running, state: str, values: list[float] | None, retry: bool
@@ -487,6 +540,9 @@ class OptunaRunner:
             self.study.tell(t, state=optuna.trial.TrialState.FAIL)
         elif state == "PRUNED":
             self.study.tell(t, state=optuna.trial.TrialState.PRUNED)
+        elif state == "PAUSED":  # pruned for the searcher, until it is promoted (promotion.py)
+            t.set_user_attr(PAUSED_ATTR, True)
+            self.study.tell(t, state=optuna.trial.TrialState.PRUNED)
         else:
             self.study.tell(t, values)
 
@@ -501,6 +557,8 @@ class OptunaRunner:
             return "FAIL", None, r.done[2], r.done[1] != "oom"
         if kind == "stopped" and r.answer == "prune":
             return "PRUNED", None, None, False
+        if kind == "stopped" and r.answer == "pause":
+            return "PAUSED", None, None, False
         metrics = dict(r.done[1]) if len(r.done) > 1 else {}
         r.metrics.update(metrics)
         values = self.plan.search.final_values(r.metrics)

@@ -10,6 +10,8 @@ after its process was killed. Each Optuna trial carries user attributes:
 - ``warm``: a trial copied from an old run by ``--warm-start`` (never counted)
 - ``owner``: ``host:lease-id`` of the process running it; ``requeue_of``: the attempt it
   replaces after that process died.
+- ``paused``: on a PRUNED attempt that promotion-based ASHA paused at a rung (its checkpoint
+  kept): a later attempt of the same logical trial (its promotion) supersedes it.
 - ``heartbeat`` (``time.time()``, restamped every few seconds) and ``lease_dir`` (where the
   owner's lease lives): RDB storages only, for liveness across machines and run directories.
 """
@@ -25,7 +27,9 @@ from sweepspec.run.ledger import Ledger
 if TYPE_CHECKING:
     from optuna.trial import FrozenTrial
 
-__all__ = ["Tally", "tally"]
+__all__ = ["PAUSED_ATTR", "Tally", "tally"]
+
+PAUSED_ATTR = "paused"
 
 Decode = Callable[[Mapping[str, Any]], dict[str, Any]]
 
@@ -110,13 +114,14 @@ def _fold(ledger: Ledger, t: FrozenTrial, decode: Decode) -> None:
         ledger.in_flight.add(f"asked-{t.number}")  # being launched (or its driver died)
         return
     previous = ledger.records.get(logical)
-    if previous is not None and previous.state in TERMINAL:
+    if previous is not None and previous.state in TERMINAL and not previous.paused:
         return  # a terminal attempt is final: later duplicates (there should be none) lose
     record = _record_for(t, decode)
     if state == "COMPLETE":
         record.state = "COMPLETE"
     elif state == "PRUNED":
         record.state = "PRUNED"
+        record.paused = bool(attrs.get(PAUSED_ATTR))  # its promotion, if any, follows
     elif state == "FAIL" and attrs.get("final"):
         record.state = "FAILED"
     else:  # running or waiting, or a FAIL being retried or re-run: its next attempt follows

@@ -19,4 +19,13 @@ def check(spec: Spec) -> list[Finding]:
                 "storage",
             )
         )
+    if getattr(spec.scheduler, "mode", "stop") == "promote":
+        found.append(
+            Finding(
+                ("scheduler", "mode"),
+                "promotion-based asha (mode: promote) needs the optuna backend: Ray Tune's "
+                "ASHAScheduler only stops trials; use mode: stop, or backend: {type: optuna}",
+                "backend",
+            )
+        )
     return found
