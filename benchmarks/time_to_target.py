@@ -19,9 +19,11 @@ Variants, each a whole process from the spawn (a fresh run directory each time),
 * (b) ``sweepspec run``, Optuna backend, 2 trials at a time, FIFO, TPE seed s;
 * (c) the same with ASHA: ``max_t`` = the reports of a trial, the example sweep's reduction
   factor (2) and grace period (3 epochs; 4000 env steps), at most half of ``max_t``;
-* (d) ``sweepspec run``, Ray backend, 2 trials at a time, ASHA.
+* (d) ``sweepspec run``, Ray backend, 2 trials at a time, ASHA;
+* (e) as (c), with promotion-based ASHA (``scheduler.mode: promote``): a trial outside its
+  rung's top pauses there and resumes from its checkpoint when it earns promotion.
 
-(b)-(d) get ``num_samples: 10 N`` and ``stop: {sweep: {time_budget: T_a}}``. Target: 0.995 x
+(b)-(e) get ``num_samples: 10 N`` and ``stop: {sweep: {time_budget: T_a}}``. Target: 0.995 x
 (for a max metric) the median over seeds of (a)'s best value; time to target: spawn to the end
 of the first COMPLETE trial that reaches it. Goal (from the issue): >= 4x sooner to the target
 than (a), at equal or better final quality.
@@ -66,7 +68,7 @@ import _common as c
 TITLE = "Time to target"
 GOAL = 4.0
 WORKERS = 2
-SAMPLES_FACTOR = 10  # num_samples of (b)-(d): this many times (a)'s trials (the budget stops)
+SAMPLES_FACTOR = 10  # num_samples of (b)-(e): this many times (a)'s trials (the budget stops)
 TARGET_FRACTION = 0.005  # the target is this fraction of |median best of (a)| short of it
 PNG = c.ROOT / "docs" / "time_to_target.png"
 #: Before the first run, wait at most this long for a quiet machine; before each other run,
@@ -815,7 +817,7 @@ def where_time_goes(fig: Figures) -> str:
             f"imports and loads on first use, in every trial process): {warm}."
         )
     for r in fig.rows:
-        if r.variant in ("asha", "ray") and r.trials:
+        if r.variant in ("asha", "ray", "promote") and r.trials:
             versus = (
                 f" (FIFO: {fifo.trials:.0f} trials, {fifo.work:.0f} {fig.obj.unit})" if fifo else ""
             )
@@ -990,24 +992,27 @@ def render(
         "COMPLETE value that ended by T_a (the wall time of (a) with the same seed), median "
         "over seeds. Pruned trials' values are partial: they never count as a best, nor for "
         "the time to target.",
-        f"* Equal wall time: (b)-(d) get `num_samples: {SAMPLES_FACTOR} N` and `stop: {{sweep: "
+        f"* Equal wall time: (b)-(e) get `num_samples: {SAMPLES_FACTOR} N` and `stop: {{sweep: "
         "{time_budget: T_a}}` (seconds, as a user would write it); sweepspec counts the budget "
         "from its own start, launches no trial after it and lets the running ones finish, so "
         "its process runs past T_a; only what ended by T_a counts for the best at T_a.",
         f"* Trials: finished trials (median); {fig_units(figs)}: the sum of every trial's "
         "reports (`reports/<id>.jsonl`; (a): `report()` calls), pruned: trials ASHA stopped "
-        "early. Start-up: spawn to the first trial's start. Efficiency: busy trial-seconds / "
+        "early ((e): paused at a rung and never promoted; a promoted trial is one trial, and "
+        "only its runs, not its pauses, count as busy). Start-up: spawn to the first trial's "
+        "start. Efficiency: busy trial-seconds / "
         f"({WORKERS} x wall), wall from the spawn to the exit. Idle core-seconds: {WORKERS} "
         "cores minus the trials running, integrated.",
         "* ASHA: `max_t` = the reports of a full trial, `reduction_factor: 2` and the grace "
         "period of the example sweeps (3 epochs; 4 reports of 1000 env steps), at most half of "
         "`max_t`. Optuna backend: Optuna's `SuccessiveHalvingPruner`; Ray: Ray Tune's "
-        "`ASHAScheduler`. 2 trials at a time, `per_trial: {cpu: 1}`.",
+        "`ASHAScheduler`; (e): sweepspec's promotion-based ASHA (`mode: promote`, the same "
+        "rungs). 2 trials at a time, `per_trial: {cpu: 1}`.",
         "* The objectives save a checkpoint at every report in every variant (the plain "
         "study's adapter drops it); sweepspec also writes it to the trial directory when "
         "cheap enough.",
         f"* Other processes used up to {before:.2f} cores just before a run and up to "
-        f"{max(during, default=0.0):.2f} during (a), (b) and (c) (Ray's processes cannot be "
+        f"{max(during, default=0.0):.2f} during (a), (b), (c) and (e) (Ray's processes cannot be "
         "told apart from others); the benchmark first waits up to "
         f"{QUIET_WAIT_S / 60:.0f} minutes for a quiet machine, each run up to {RUN_WAIT_S:.0f} s "
         "more (`SWEEPSPEC_BENCH_MAX_OTHERS` sets what quiet is).",

@@ -239,7 +239,7 @@ def test_every_sweep_validates_and_compiles(path: Path, backend: str) -> None:
         ("dqn.yaml", {"optuna", "ray"}),
         ("dqn-pbt.yaml", {"ray"}),
         ("lora.yaml", {"optuna", "ray"}),
-        ("classifier.yaml", {"optuna", "ray"}),
+        ("classifier.yaml", {"optuna"}),  # promotion-based ASHA: the optuna backend's
     ],
 )
 def test_the_real_examples_run_where_they_say(name: str, backends: set[str]) -> None:
@@ -413,3 +413,35 @@ def test_classifier_learns_the_digits(tmp_path: Path, config: dict[str, Any]) ->
     assert all_finite(final)
     with pytest.raises(ValueError, match="optimizer"):
         classifier.train({"optimizer": "rmsprop"}, FakeTrial(dir=tmp_path))
+
+
+@pytest.mark.slow
+def test_the_classifier_sweep_pauses_promotes_and_improves(tmp_path: Path) -> None:
+    """sweeps/classifier.yaml itself, tiny, from the CLI: promotion-based ASHA pauses trials
+    at the rung, each trial's epochs run once, and the best trial beats its first epoch."""
+    pytest.importorskip("sklearn")
+    import csv
+
+    runs = tmp_path / "runs"
+    done = subprocess.run(
+        [sys.executable, "-m", "sweepspec", "run", str(REPO / "sweeps" / "classifier.yaml"),
+         "trials.num_samples=8", "objective.config.epochs=6", f"storage={runs}"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "PAUSED" in done.stderr
+    rundir = runs / "digits-classifier"
+    with open(rundir / "trials.csv", newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == 8 and {r["state"] for r in rows} <= {"COMPLETE", "PRUNED"}
+    for r in rows:
+        lines = (rundir / "reports" / f"{r['trial_id']}.jsonl").read_text().splitlines()
+        steps = [json.loads(line)["step"] for line in lines]
+        assert steps == list(range(1, len(steps) + 1)) and len(steps) in (3, 6)
+    complete = [r for r in rows if r["state"] == "COMPLETE"]
+    assert len(complete) >= 4  # the top half of the 8 at the rung (epoch 3) went on
+    best = max(complete, key=lambda r: float(r["score"]))
+    first = json.loads(
+        (rundir / "reports" / f"{best['trial_id']}.jsonl").read_text().split("\n")[0]
+    )
+    assert float(best["accuracy"]) > first["accuracy"]

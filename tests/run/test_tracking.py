@@ -92,6 +92,22 @@ def test_logs_each_finished_trial_once_with_its_params_metrics_and_state(tmp_pat
     assert len(parents) == 1
 
 
+def test_a_paused_trial_is_logged_once_it_has_ended_for_good(tmp_path: Path) -> None:
+    """Promotion-based ASHA: a paused trial (PRUNED, may run on) waits like a RUNNING one; it
+    is logged as it ends (promoted to its end) or when the run ends (never promoted)."""
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    sync = MlflowSync(uri, "exp", "sweep-a", "sweep")
+    paused = TrialRecord("0", "PRUNED", {"loss": 2.0}, {"lr": 0.1}, iterations=3, paused=True)
+    waiting = TrialRecord("1", "PRUNED", {"loss": 3.0}, {"lr": 0.2}, iterations=3, paused=True)
+    assert sync.sync([paused, waiting]) == 0
+    done = TrialRecord("0", "COMPLETE", {"loss": 0.4}, {"lr": 0.1}, iterations=9)
+    assert sync.sync([done, waiting]) == 1
+    assert sync.sync([done, waiting], final=True) == 1  # never promoted: pruned for good
+    runs = {r.data.tags["sweepspec.trial_id"]: r for r in _trial_runs(uri, "exp")}
+    assert runs["0"].data.tags["sweepspec.state"] == "COMPLETE"
+    assert runs["1"].data.tags["sweepspec.state"] == "PRUNED"
+
+
 def test_a_resumed_sweep_logs_only_new_trials(tmp_path: Path) -> None:
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     records = _records()

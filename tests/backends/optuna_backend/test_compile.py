@@ -90,3 +90,18 @@ def test_study_name() -> None:
     assert plan.study_name == "compiled"
     loaded = load_text(HEAD, "spec.yaml", feasibility=False)
     assert compile_optuna(loaded.spec, study_name="other").study_name == "other"
+
+
+def test_promotion_based_asha_has_rungs_and_no_pruner() -> None:
+    from sweepspec.backends.optuna_backend.compile import describe_optuna
+
+    plan = plan_of("scheduler: {type: asha, max_t: 20, grace_period: 3, reduction_factor: 2, "
+                   "mode: promote}\n")  # fmt: skip
+    assert (plan.pruner, plan.rungs, plan.reduction_factor, plan.max_t) == (
+        "NopPruner", (3, 6, 12), 2, 20,
+    )  # fmt: skip
+    assert plan.pruning and plan.promoting
+    assert any("promotion-based ASHA: trials pause at steps [3, 6, 12]" in line
+               for line in describe_optuna(plan, "2 at a time"))  # fmt: skip
+    stop = plan_of("scheduler: {type: asha, max_t: 20, grace_period: 3, reduction_factor: 2}\n")
+    assert stop.rungs is None and not stop.promoting

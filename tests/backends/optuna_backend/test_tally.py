@@ -88,3 +88,36 @@ def test_a_waiting_trial_and_a_requeue_are_counted(tmp_path: Path) -> None:
     ledger = fold.update(lambda s: trials_from(study._storage, study._study_id, s))
     assert ledger.waiting == 1 and ledger.requeued == {0} and ledger.in_flight == {"0"}
     assert ledger.records.top == 0 and ledger.finished == 0
+
+
+def test_a_paused_trial_is_pruned_until_its_promotion_supersedes_it(tmp_path: Path) -> None:
+    import optuna
+
+    study = _study(tmp_path)
+    fold = Tally()
+
+    def ledger() -> Any:
+        return fold.update(lambda s: trials_from(study._storage, study._study_id, s))
+
+    paused = study.ask()
+    paused.set_user_attr("logical", "0")
+    paused.set_user_attr("paused", True)
+    study.tell(paused, state=optuna.trial.TrialState.PRUNED)
+    first = ledger()
+    assert first.records["0"].state == "PRUNED" and first.records["0"].paused
+    assert first.finished == 1 and not first.in_flight
+    study.enqueue_trial({}, user_attrs={"logical": "0", "attempt": 0, "promoted_to": 1})
+    queued = ledger()  # promoted: in flight again, the same logical trial, no new slot
+    assert queued.records["0"].state == "RUNNING" and not queued.records["0"].paused
+    assert queued.finished == 0 and queued.in_flight == {"0"} and queued.records.top == 0
+    run = study.ask()
+    study.tell(run, 1.5)
+    done = ledger()
+    assert done.records["0"].state == "COMPLETE" and done.finished == 1 and not done.in_flight
+    _same(done, tally(study.get_trials()))  # folded at once, the same
+    # an ordinary PRUNED trial is final: a later attempt of it (there should be none) loses
+    pruned = study.ask()
+    pruned.set_user_attr("logical", "1")
+    study.tell(pruned, state=optuna.trial.TrialState.PRUNED)
+    study.enqueue_trial({}, user_attrs={"logical": "1", "attempt": 0})
+    assert ledger().records["1"].state == "PRUNED"
