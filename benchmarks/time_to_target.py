@@ -885,7 +885,7 @@ def plot(figs: list[Figures], runs: dict[str, list[Run]], path: Path) -> None:
                     xs.append(t)
                     ys.append(med(values))
             # widest first: a variant whose curve is the same as another's stays visible
-            width = 3.6 - 0.7 * list(VARIANTS).index(variant)
+            width = 3.8 - 0.6 * list(VARIANTS).index(variant)
             ax.plot(xs, ys, color=color, lw=width, label=SHORT[variant])
         ax.axhline(f.target, color="black", ls="--", lw=1, label=f"target {f.target:.4g}")
         budget = med([r.budget for r in rs if r.variant == "plain"])
