@@ -5,6 +5,7 @@ trial in the top 1/reduction_factor of a rung went on to the next), also after a
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
 from pathlib import Path
@@ -166,3 +167,53 @@ def test_a_killed_promotion_run_resumes_and_ends_as_asha_says(tmp_path: Path) ->
         assert no_leftovers(tmp_path)
     run_ok(tmp_path)
     _check_promotion_invariant(tmp_path, name, n)
+
+
+def test_two_drivers_on_one_study_promote_each_paused_trial_once(tmp_path: Path) -> None:
+    """``sweepspec run`` and a ``sweepspec worker`` on the same journal: the decisions are
+    read from the study under the launch gate, so no paused trial is promoted twice and no
+    two runs of one trial overlap."""
+    import subprocess
+    import sys
+
+    from tests.builders import env
+
+    name, n = "promote-workers", 12
+    data = _promote_spec(name, n, step_seconds=0.05)
+    data["resources"] = {"max_concurrent": 1, "per_trial": {"cpu": 1}}
+    write_spec(tmp_path, data)
+    journal = run_dir(tmp_path, name) / "study.journal"
+    procs = [popen(tmp_path)]
+    assert wait_until(journal.exists, timeout=60)
+    procs.append(
+        subprocess.Popen(
+            [sys.executable, "-m", "sweepspec", "worker", "spec.yaml"],
+            cwd=tmp_path,
+            env=env(),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+        )
+    )
+    for p in procs:
+        _, err = p.communicate(timeout=180)
+        assert p.returncode == 0 and b"Traceback" not in err, err
+    run_ok(tmp_path)  # the results of the run as a whole (a worker leaves them to the run)
+    _check_promotion_invariant(tmp_path, name, n)
+    runs: dict[str, list[Any]] = {}
+    for t in load_study(tmp_path, name).get_trials():
+        if "logical" in t.user_attrs:
+            runs.setdefault(str(t.user_attrs["logical"]), []).append(t)
+    promotions = [
+        (logical, t.user_attrs["promoted_to"])
+        for logical, ts in runs.items()
+        for t in ts
+        if "promoted_to" in t.user_attrs
+    ]
+    assert promotions and len(promotions) == len(set(promotions))  # each once
+    for ts in runs.values():  # one trial's runs follow one another
+        ts.sort(key=lambda t: t.number)
+        for a, b in itertools.pairwise(ts):
+            assert a.datetime_complete <= b.datetime_start
+    owners = {t.user_attrs.get("owner") for ts in runs.values() for t in ts}
+    assert len(owners) == 2  # both drivers ran trials
