@@ -49,6 +49,7 @@ import itertools
 import json
 import math
 import os
+import re
 import shutil
 import statistics
 import subprocess
@@ -600,13 +601,13 @@ def describe(run: Run, obj: Objective) -> str:
 
 
 def measure(
-    objs: Sequence[Objective], seeds: int, variants: Sequence[str], tmp: Path
+    objs: Sequence[Objective], seeds: Sequence[int], variants: Sequence[str], tmp: Path
 ) -> dict[str, list[Run]]:
     """Every run, per objective; per seed (a) first (its wall time is the others' budget)."""
     runs: dict[str, list[Run]] = {o.key: [] for o in objs}
     c.wait_quiet(max_wait_s=QUIET_WAIT_S)
     for obj in objs:
-        for seed in range(seeds):
+        for seed in seeds:
             print(f"{obj.key} seed {seed}: {VARIANTS['plain']} ...", file=sys.stderr, flush=True)
             plain = run_plain(obj, seed, tmp / f"{obj.key}-plain-s{seed}")
             print("  " + describe(plain, obj), file=sys.stderr, flush=True)
@@ -972,10 +973,12 @@ def render(
             "Where the time goes: " + where_time_goes(f),
             "",
         ]
+    first = args.first_seed
     before = max(r.others_before for rs in runs.values() for r in rs)
     during = [r.others_during for rs in runs.values() for r in rs if r.others_during is not None]
     lines += [
-        f"* {args.seeds} seed(s) s = 0..{args.seeds - 1}: TPE's seed (`TPESampler(seed=s)`, "
+        f"* {args.seeds} seed(s) s = {first}..{first + args.seeds - 1}: TPE's seed "
+        "(`TPESampler(seed=s)`, "
         "`searcher: {type: tpe, seed: s}`, default options) and the objective's `seed`. Medians "
         "over the seeds.",
         "* Spaces: those of `sweeps/classifier.yaml` and `sweeps/dqn.yaml`, without their "
@@ -1049,6 +1052,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, help="seeds 0..N-1 (default 3; 1 with --quick)")
     parser.add_argument("--objectives", default="classifier,dqn", help="classifier,dqn")
+    parser.add_argument("--first-seed", type=int, default=0, help="seeds start here (default 0)")
     parser.add_argument(
         "--variants",
         default="fifo,asha,ray,promote",
@@ -1073,6 +1077,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--load", type=Path, help="render saved measurements (--save) instead of measuring"
     )
     parser.add_argument("--plot", type=Path, help="where the PNG goes (default: see --write)")
+    parser.add_argument(
+        "--section",
+        help='write "## Time to target: SECTION" (and its own plot) instead of the main section',
+    )
     parser.add_argument(
         "--write", action="store_true", help="update docs/benchmarks.md and docs/*.png"
     )
@@ -1099,6 +1107,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 SIZES = (
     "seeds",
+    "first_seed",
     "objective_keys",
     "variant_keys",
     "classifier_trials",
@@ -1125,7 +1134,7 @@ def load(path: Path, args: argparse.Namespace) -> tuple[dict[str, list[Run]], st
     """(runs, command, machine, date) saved by :func:`save`; the sizes go into ``args``."""
     data = json.loads(path.read_text())
     for k in SIZES:
-        setattr(args, k, data["sizes"][k])
+        setattr(args, k, data["sizes"].get(k, 0 if k == "first_seed" else None))
     runs = {
         k: [Run(**{**r, "trials": [Finished(**t) for t in r["trials"]]}) for r in rs]
         for k, rs in data["runs"].items()
@@ -1142,7 +1151,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         tmp = Path(tempfile.mkdtemp(prefix="sweepspec-ttt-"))
         objs = [objectives(args)[k] for k in args.objective_keys]
         try:
-            runs = measure(objs, args.seeds, args.variant_keys, tmp)
+            seeds = range(args.first_seed, args.first_seed + args.seeds)
+            runs = measure(objs, seeds, args.variant_keys, tmp)
         finally:
             if args.keep:
                 print(f"run directories kept in {tmp}", file=sys.stderr)
@@ -1155,8 +1165,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"measurements saved to {saved} (render again: --load {saved})", file=sys.stderr)
     objs = [objectives(args)[k] for k in args.objective_keys]
     figs = [figures(o, runs[o.key]) for o in objs]
+    title, slug = TITLE, ""
+    if args.section:  # a section of its own, beside the main one (e.g. more seeds)
+        title = f"{TITLE}: {args.section}"
+        slug = "-" + re.sub(r"[^a-z0-9]+", "-", args.section.lower()).strip("-")
     png = args.plot or (
-        PNG if args.write else Path(tempfile.gettempdir()) / "sweepspec_time_to_target.png"
+        PNG.with_stem(PNG.stem + slug)
+        if args.write
+        else Path(tempfile.gettempdir()) / f"sweepspec_time_to_target{slug}.png"
     )
     plot(figs, runs, png)
     print(f"plot: {png}", file=sys.stderr)
@@ -1165,7 +1181,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError:
         shown = str(png)
     body = render(figs, runs, args, shown, command, f"{machine}. Date: {date}")
-    c.publish(TITLE, body, args.write)
+    c.publish(title, body, args.write)
     return 0
 
 
