@@ -8,13 +8,12 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from sweepspec.backends.optuna_backend.promotion import rung_steps
 from sweepspec.search.plan import SearchPlan, compile_search
 from sweepspec.search.stops import StopRule, stop_rule
 from sweepspec.spec.root import Spec
 from sweepspec.spec.scheduler import AshaScheduler, HyperbandScheduler, MedianScheduler
 
-__all__ = ["OptunaPlan", "compile_optuna", "describe_optuna"]
+__all__ = ["OptunaPlan", "compile_optuna", "describe_optuna", "rung_steps"]
 
 
 @dataclass(frozen=True)
@@ -49,6 +48,16 @@ class OptunaPlan:
     def promoting(self) -> bool:
         """Whether trials pause at rungs and are promoted (``asha`` with ``mode: promote``)."""
         return self.rungs is not None and self.pruning
+
+
+def rung_steps(grace_period: int, reduction_factor: int, max_t: int) -> tuple[int, ...]:
+    """The steps of the rungs below ``max_t``: grace_period, grace_period * rf, ..."""
+    steps: list[int] = []
+    step = grace_period
+    while step < max_t:
+        steps.append(step)
+        step *= reduction_factor
+    return tuple(steps)
 
 
 def _pruner(spec: Spec) -> tuple[str, dict[str, Any], int | None]:

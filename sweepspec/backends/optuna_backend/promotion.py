@@ -28,17 +28,9 @@ from sweepspec.backends.optuna_backend.tally import PAUSED_ATTR
 if TYPE_CHECKING:
     from optuna.trial import FrozenTrial
 
-__all__ = ["Paused", "RungTable", "rung_steps"]
+    from sweepspec.backends.optuna_backend.compile import OptunaPlan
 
-
-def rung_steps(grace_period: int, reduction_factor: int, max_t: int) -> tuple[int, ...]:
-    """The steps of the rungs below ``max_t``: grace_period, grace_period * rf, ..."""
-    steps: list[int] = []
-    step = grace_period
-    while step < max_t:
-        steps.append(step)
-        step *= reduction_factor
-    return tuple(steps)
+__all__ = ["Paused", "RungTable"]
 
 
 @dataclass(frozen=True)
@@ -89,6 +81,13 @@ class RungTable:
         for logical, attempts in by_logical.items():
             table._add(logical, attempts)
         return table
+
+    @classmethod
+    def of_plan(cls, trials: Iterable[FrozenTrial], plan: OptunaPlan) -> RungTable:
+        """The rungs of ``plan`` (promotion-based ASHA) as ``trials`` stand."""
+        assert plan.rungs is not None
+        maximize = plan.search.directions[0] == "maximize"
+        return cls.of(trials, plan.rungs, plan.reduction_factor, maximize)
 
     def _add(self, logical: str, attempts: Sequence[FrozenTrial]) -> None:
         reported: dict[int, tuple[float, int]] = {}  # step -> (value, trial number)

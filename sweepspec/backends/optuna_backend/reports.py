@@ -90,12 +90,7 @@ class Reports:
         """Promotion-based ASHA: go on, or pause at the rung this report reached first."""
         if last >= 0 and not any(last < r <= step for r in rungs):
             return "continue"  # no rung between this attempt's last report and this one
-        table = RungTable.of(
-            trial.study.get_trials(deepcopy=False),
-            rungs,
-            self.plan.reduction_factor,
-            self.plan.search.directions[0] == "maximize",
-        )
+        table = RungTable.of_plan(trial.study.get_trials(deepcopy=False), self.plan)
         k = table.crossing(logical, trial.number, step)
         if k is None or table.goes_on(logical, k):
             return "continue"

@@ -210,16 +210,9 @@ class OptunaRunner:
 
     def _promotable(self) -> Paused | None:
         """Promotion-based ASHA: the paused trial that has earned promotion, if any."""
-        rungs = self.plan.rungs
-        if not self.plan.promoting or rungs is None or self.stopping is not None:
+        if not self.plan.promoting or self.stopping is not None:
             return None
-        table = RungTable.of(
-            self.study.get_trials(deepcopy=False),
-            rungs,
-            self.plan.reduction_factor,
-            self.plan.search.directions[0] == "maximize",
-        )
-        return table.promotable()
+        return RungTable.of_plan(self.study.get_trials(deepcopy=False), self.plan).promotable()
 
     def _promote(self) -> bool:
         """Queue the paused trial that has earned promotion (under the gate), if any: it runs

@@ -15,7 +15,8 @@ import pytest
 
 optuna = pytest.importorskip("optuna")
 
-from sweepspec.backends.optuna_backend.promotion import RungTable, rung_steps  # noqa: E402
+from sweepspec.backends.optuna_backend.compile import rung_steps  # noqa: E402
+from sweepspec.backends.optuna_backend.promotion import RungTable  # noqa: E402
 from sweepspec_examples.toy import _curve_final  # noqa: E402
 from tests.builders import (  # noqa: E402
     curve_spec,
