@@ -77,13 +77,16 @@ def snapshot_trial_ids(path: Path) -> set[str]:
 
 def _check_searcher_state(path: Path) -> None:
     """The searcher's newest saved state, which Ray loads too (Ray starts over, silently, when
-    it cannot): it must unpickle."""
+    it cannot): it must be there and unpickle. Ray writes it beside each experiment state, but
+    copies the files into ``tune/`` one by one: a driver killed during its first copy leaves an
+    experiment state without it, which Ray "restores" into a search algorithm that knows no
+    experiment (it fails at the first new trial, or starts over)."""
     from ray import cloudpickle
 
     for pattern in ("search_gen_state-*.json", "searcher-state-*.pkl"):
         found = sorted(path.glob(pattern))
         if not found:
-            continue
+            raise StateDamaged(f"has no {pattern.replace('*', '<time>')} beside its experiment")
         try:
             with open(found[-1], "rb") as fh:
                 cloudpickle.load(fh)  # this run's own file, written by Ray

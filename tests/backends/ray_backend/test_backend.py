@@ -320,6 +320,14 @@ def test_asha_stops_trials_early(
     assert "is damaged: search_gen_state-" in capsys.readouterr().err
     assert searcher.ledger.finished == 13 and len(progress.done) == 1
     assert len({r["params.lr"] for r in rows(tmp_path, "asha")}) == 13
+    # no searcher state beside the experiment state (the driver killed during Ray's first copy
+    # into tune/): Ray would restore a search algorithm that knows no experiment
+    for leftover in tune_dir.glob("search_gen_state-*.json"):
+        leftover.unlink()
+    missing, progress = run(spec, "trials.num_samples=14")
+    assert "is damaged: has no search_gen_state-<time>.json" in capsys.readouterr().err
+    assert missing.ledger.finished == 14 and len(progress.done) == 1
+    assert len({r["params.lr"] for r in rows(tmp_path, "asha")}) == 14
     warm, progress = run(
         spec, "space.lr.loguniform=[1.0e-3,1.0e-1]", "trials.num_samples=2", warm_start=True
     )
