@@ -401,6 +401,13 @@ def test_reconcile_keeps_ended_trials_and_drops_lost_ones(tmp_path: Any) -> None
     trial = json.dumps({"trial_id": "known1"})
     state = json.dumps({"trial_data": [[trial, "{}"]], "runner_data": {}})
     (tmp_path / "experiment_state-2026-11-27_10-00-00.json").write_text(state)
+    # the searcher's state, which Ray writes beside it: without it the state cannot be restored
+    with pytest.raises(StateDamaged, match=r"has no search_gen_state-<time>.json"):
+        snapshot_trial_ids(tmp_path)
+    import pickle
+
+    for name in ("search_gen_state-2026-11-27_10-00-00.json", "searcher-state-2026-11-27.pkl"):
+        (tmp_path / name).write_bytes(pickle.dumps({"counter": 1}))
     ledger = LedgerFile(tmp_path / "ledger.jsonl")
     for ray_id in ("known1", "ended2", "lost3"):
         ledger.append({"event": "start", "ray_id": ray_id, "trial_id": ray_id}, sync=False)
