@@ -525,9 +525,8 @@ class OptunaRunner:
 
         if state == "FAIL":
             if retry and r.attempt < self.spec.trials.max_retries:
-                self.study.enqueue_trial(
-                    t.params, user_attrs={"logical": r.logical, "attempt": r.attempt + 1}
-                )
+                attrs = {"logical": r.logical, "attempt": r.attempt + 1, "prior_s": r.prior_s}
+                self.study.enqueue_trial(t.params, user_attrs=attrs)
             else:
                 t.set_user_attr("final", True)
             self.study.tell(t, state=optuna.trial.TrialState.FAIL)
@@ -586,6 +585,8 @@ class OptunaRunner:
                 }
                 if "logical" in t.user_attrs:  # asked but never started: it gets an id when run
                     attrs["logical"] = str(t.user_attrs["logical"])
+                if "prior_s" in t.user_attrs:  # a promoted trial's earlier runs
+                    attrs["prior_s"] = t.user_attrs["prior_s"]
                 self.study.enqueue_trial(t.params, user_attrs=attrs)
             self.study._storage.set_trial_user_attr(t._trial_id, "orphaned", True)
             self.study.tell(t.number, state=optuna.trial.TrialState.FAIL)
@@ -644,6 +645,7 @@ class OptunaRunner:
                         "logical": r.logical,
                         "attempt": r.attempt,
                         "requeue_of": r.trial.number,
+                        "prior_s": r.prior_s,
                     },
                 )
                 r.trial.set_user_attr("interrupted", True)
