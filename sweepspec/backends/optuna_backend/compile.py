@@ -101,8 +101,11 @@ def compile_optuna(spec: Spec, study_name: str | None = None) -> OptunaPlan:
     """The Optuna plan for ``spec`` (pure)."""
     pruner, pruner_kwargs, max_t = _pruner(spec)
     sched = spec.scheduler
-    promote = isinstance(sched, AshaScheduler) and sched.mode == "promote"
-    rf = max(2, round(sched.reduction_factor)) if isinstance(sched, AshaScheduler) else 2
+    rungs, rf = None, 2
+    if isinstance(sched, AshaScheduler):
+        rf = max(2, round(sched.reduction_factor))
+        if sched.mode == "promote":
+            rungs = rung_steps(sched.grace_period, rf, sched.max_t)
     return OptunaPlan(
         search=compile_search(spec),
         study_name=study_name or spec.run_name,
@@ -111,9 +114,7 @@ def compile_optuna(spec: Spec, study_name: str | None = None) -> OptunaPlan:
         max_t=max_t,
         time_attr=spec.scheduler.time_attr,
         stop=stop_rule(spec),
-        rungs=rung_steps(sched.grace_period, rf, sched.max_t)
-        if promote and isinstance(sched, AshaScheduler)
-        else None,
+        rungs=rungs,
         reduction_factor=rf,
     )
 

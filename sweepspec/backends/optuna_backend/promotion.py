@@ -35,14 +35,14 @@ __all__ = ["Paused", "RungTable"]
 
 @dataclass(frozen=True)
 class Paused:
-    """A logical trial paused at a rung: the Optuna trial of its paused attempt."""
+    """A logical trial paused at a rung, as its paused attempt left it."""
 
     logical: str
     rung: int
-    number: int
     params: dict[str, object]
     attempt: int
-    #: seconds its attempts ran so far (a promoted trial's duration adds them up)
+    #: seconds its runs took so far: the paused attempt's ``duration_s``, which counts the
+    #: runs before it (the runner adds a promoted attempt's ``prior_s``)
     ran_s: float
 
 
@@ -106,10 +106,9 @@ class RungTable:
         if last.state.name == "PRUNED" and last.user_attrs.get(PAUSED_ATTR):
             rung = max((k for k in range(len(self.steps)) if logical in self.values[k]), default=-1)
             if rung >= 0:  # paused with no finite value at a rung: it can never be promoted
-                ran = sum(float(t.user_attrs.get("duration_s") or 0.0) for t in attempts)
                 self.paused[logical] = Paused(
-                    logical, rung, last.number, dict(last.params),
-                    int(last.user_attrs.get("attempt", 0)), ran,
+                    logical, rung, dict(last.params), int(last.user_attrs.get("attempt", 0)),
+                    float(last.user_attrs.get("duration_s") or 0.0),
                 )  # fmt: skip
 
     def _top(self, k: int) -> list[str]:

@@ -70,6 +70,12 @@ def test_rung_table_ranks_pauses_and_promotes() -> None:
     assert table.values[1] == {"0": 0.45, "1": 0.2, "3": 0.4}
     assert set(table.paused) == {"1", "2", "3"}  # 0 runs on: its pause is superseded
     assert table.paused["1"].rung == 1 and table.paused["2"].rung == 0
+    # a promoted trial's duration_s already counts its runs before: not added up again
+    twice = [
+        _attempt(0, "7", {1: 0.5}, paused=True, duration_s=2.0),
+        _attempt(1, "7", {2: 0.4}, paused=True, duration_s=5.0, prior_s=2.0),
+    ]
+    assert RungTable.of(twice, rungs, 2, maximize=False).paused["7"].ran_s == 5.0
     # rung 1 holds 3: its top 1 is trial 1 (0.2), paused there: promoted before anything of
     # rung 0, whose top 2 (3 and 4) are not paused at rung 0
     assert table.promotable() is not None and table.promotable().logical == "1"  # type: ignore[union-attr]
